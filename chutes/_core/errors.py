@@ -1,0 +1,354 @@
+"""The exception tree and the HTTP status -> exception table.
+
+Rule: HTTP failures become exceptions here, from a table, and nowhere else; transport
+failures are made in the adapter. No exception text ever holds the API key or a request
+header. The tree::
+
+    ChutesError
+    ├── ConfigurationError          bad key/target/option, raised before any traffic
+    ├── APIConnectionError          could not connect / connection dropped
+    │   └── APITimeoutError         (also a built-in TimeoutError)
+    ├── APIStatusError              .status_code .detail .body .invocation_id .response
+    │   ├── BadRequestError 400
+    │   ├── AuthenticationError 401
+    │   ├── PaymentRequiredError 402 (.quota_reset)
+    │   ├── PermissionDeniedError 403
+    │   ├── NotFoundError 404
+    │   ├── UnprocessableEntityError 422
+    │   ├── RateLimitError 429 (.retry_after)
+    │   └── InternalServerError >=500
+    │       └── ServiceUnavailableError 503
+    ├── StreamError                 error line/event inside a stream, or a stream cut short
+    └── DecodeError                 a 2xx body that is not what the call expects
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import html
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final, Protocol
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChutesError",
+    "ConfigurationError",
+    "ConnectionFailure",
+    "DecodeError",
+    "InternalServerError",
+    "NotFoundError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseLike",
+    "ServiceUnavailableError",
+    "StreamError",
+    "UnprocessableEntityError",
+    "describe_body",
+    "detail_text",
+    "status_error",
+]
+
+INVOCATION_ID_HEADER: Final = "x-chutes-invocationid"
+_MAX_MESSAGE: Final = 1000
+
+
+class ResponseLike(Protocol):
+    """What the core reads of a response: headers are looked up by lower-case name."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+
+class ChutesError(Exception):
+    """The base of every error this library raises."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors do not survive pickle's default (args-only) rebuild.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[ChutesError], args: tuple[Any, ...], state: dict[str, Any]) -> ChutesError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+class ConfigurationError(ChutesError, ValueError):
+    """A bad key, target, path or option, raised before any network traffic."""
+
+
+class ConnectionFailure(enum.Enum):
+    """How a request failed below HTTP, which decides whether it may be retried."""
+
+    CONNECT = "could not connect"
+    CONNECT_TIMEOUT = "timed out connecting"
+    POOL_TIMEOUT = "timed out waiting for a free connection in the pool"
+    WRITE_TIMEOUT = "timed out sending the request"
+    READ_TIMEOUT = "timed out waiting for the response"
+    NO_RESPONSE = "the server closed the connection without answering"
+    DROPPED = "the connection dropped while the response was being read"
+    PROTOCOL = "the server broke the HTTP protocol"
+
+
+class APIConnectionError(ChutesError):
+    """The request did not get a complete HTTP response: no connection, or it dropped.
+
+    Attributes:
+        failure: the kind of failure (a :class:`ConnectionFailure`).
+        url: the URL that was being requested.
+    """
+
+    def __init__(self, message: str, *, failure: ConnectionFailure, url: str) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.url = url
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """A connect, pool, write or read timeout; also a built-in :class:`TimeoutError`."""
+
+
+class APIStatusError(ChutesError):
+    """The server answered with a non-success HTTP status.
+
+    Attributes:
+        status_code: the HTTP status.
+        detail: the server's ``detail`` (a string or object), or the best message found.
+        body: the parsed JSON body, or the body text when it is not JSON.
+        invocation_id: the platform's ``X-Chutes-InvocationID``, when sent.
+        retry_after: the wait the server asked for, in seconds, when it asked.
+        response: the :class:`chutes.Response`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: Any,
+        status_code: int,
+        detail: Any,
+        body: Any,
+        invocation_id: str | None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.response = response
+        self.status_code = status_code
+        self.detail = detail
+        self.body = body
+        self.invocation_id = invocation_id
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status_code={self.status_code}, message={self.message!r})"
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: the key is missing, wrong or revoked."""
+
+
+class PaymentRequiredError(APIStatusError):
+    """HTTP 402: quota or balance exhausted.
+
+    Attributes:
+        quota_reset: when the quota resets (UTC), from ``quota_reset_timestamp``, if sent.
+    """
+
+    @property
+    def quota_reset(self) -> _dt.datetime | None:
+        """When the quota resets, parsed from the detail's ``quota_reset_timestamp``."""
+        if isinstance(self.detail, Mapping):
+            return _parse_timestamp(self.detail.get("quota_reset_timestamp"))
+        return None
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404: no such chute, cord or model."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """HTTP 422: the body did not validate on the chute."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429: every instance is busy, or the edge is rate limiting this client."""
+
+
+class InternalServerError(APIStatusError):
+    """HTTP 500 and above."""
+
+
+class ServiceUnavailableError(InternalServerError):
+    """HTTP 503: no hot instance yet (a cold start can take minutes)."""
+
+
+class StreamError(ChutesError):
+    """A stream reported an error, or ended before it was complete.
+
+    Attributes:
+        partial_text: the text received before the failure.
+        detail: the server's error value (string or object), when it sent one.
+    """
+
+    def __init__(self, message: str, *, partial_text: str = "", detail: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.partial_text = partial_text
+        self.detail = detail
+
+
+class DecodeError(ChutesError):
+    """A success response whose body is not what the call expects (HTML, bad JSON, shape).
+
+    Attributes:
+        body: the raw body bytes.
+        content_type: the response's content type, if any.
+    """
+
+    def __init__(self, message: str, *, body: bytes, content_type: str | None = None) -> None:
+        super().__init__(message)
+        self.body = body
+        self.content_type = content_type
+
+
+_STATUS_TABLE: Final[Mapping[int, type[APIStatusError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: PaymentRequiredError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+    503: ServiceUnavailableError,
+}
+
+
+def _error_class(status: int) -> type[APIStatusError]:
+    found = _STATUS_TABLE.get(status)
+    if found is not None:
+        return found
+    return InternalServerError if status >= 500 else APIStatusError
+
+
+def status_error(response: ResponseLike, *, retry_after: float | None = None) -> APIStatusError:
+    """Make the exception for a non-success response (the caller raises it).
+
+    The message is the server's own words: ``detail`` (string, or an object's ``message``),
+    OpenAI's ``error.message``, or the text of a plain or HTML body; never the raw body.
+    """
+    status = response.status_code
+    body, detail, message = describe_body(response.content, response.headers.get("content-type"))
+    if not message:
+        message = f"HTTP {status}"
+    return _error_class(status)(
+        message,
+        response=response,
+        status_code=status,
+        detail=detail,
+        body=body,
+        invocation_id=response.headers.get(INVOCATION_ID_HEADER),
+        retry_after=retry_after,
+    )
+
+
+def describe_body(content: bytes, content_type: str | None) -> tuple[Any, Any, str]:
+    """Return ``(body, detail, message)`` for an error body of any shape."""
+    text = content.decode("utf-8", errors="replace").strip()
+    if text[:1] in ("{", "["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            detail = _json_detail(parsed)
+            return parsed, detail, _shorten(detail_text(detail))
+    if "html" in (content_type or "").lower() or text[:1] == "<":
+        message = _html_text(text)
+        return text, message, message
+    return text, text, _shorten(text)
+
+
+def _json_detail(parsed: Any) -> Any:
+    if isinstance(parsed, Mapping):
+        for key in ("detail", "error", "message"):
+            if key in parsed and parsed[key] is not None:
+                return parsed[key]
+    return parsed
+
+
+def detail_text(detail: Any) -> str:
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, Mapping):
+        for key in ("message", "detail", "error", "msg"):
+            value = detail.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, Mapping):
+                return detail_text(value)
+    if isinstance(detail, list) and detail and all(isinstance(d, Mapping) for d in detail):
+        # FastAPI's 422 body: a list of {"loc": [...], "msg": ...}.
+        parts = []
+        for item in detail:
+            loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+            msg = str(item.get("msg", item))
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        return "; ".join(parts)
+    return json.dumps(detail, ensure_ascii=False, separators=(",", ":"))
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(r"<script.*?</script>|<style.*?</style>|<[^>]+>", re.IGNORECASE | re.DOTALL)
+_SPACE = re.compile(r"\s+")
+
+
+def _html_text(text: str) -> str:
+    title = _TITLE.search(text)
+    chosen = title.group(1) if title else _TAGS.sub(" ", text)
+    return _shorten(html.unescape(_SPACE.sub(" ", chosen)).strip())
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def _parse_timestamp(value: Any) -> _dt.datetime | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        seconds = value / 1000 if value > 1e11 else value  # milliseconds from some services
+        return _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
+    if isinstance(value, str):
+        try:
+            parsed = _dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                return _parse_timestamp(float(value))
+            except ValueError:
+                return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.timezone.utc)
+    return None

@@ -1,0 +1,180 @@
+"""Build a transport-agnostic :class:`RequestSpec` for one call.
+
+Rule: everything that goes on the wire is decided here (URL, headers, body bytes, timeout,
+retry budget); the adapter only copies it into the transport's request object.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Union
+from urllib.parse import urlencode
+
+import attrs
+
+from .._version import __version__
+from .config import (
+    NOT_GIVEN,
+    ClientConfig,
+    NotGiven,
+    Timeout,
+    TimeoutTypes,
+    check_header,
+    check_max_retries,
+)
+from .errors import ConfigurationError
+from .targets import Target
+
+__all__ = [
+    "USER_AGENT",
+    "ParamsTypes",
+    "RequestSpec",
+    "base_headers",
+    "build_request",
+    "encode_json",
+]
+
+USER_AGENT: Final = f"chutes-client/{__version__}"
+_METHOD: Final = re.compile(r"^[A-Za-z]+$")
+_PROTECTED: Final = frozenset({"authorization", "x-api-key", "host", "content-length"})
+
+PrimitiveParam = Union[str, int, float, bool, None]
+ParamsTypes = Union[
+    Mapping[str, PrimitiveParam | Sequence[PrimitiveParam]],
+    Sequence[tuple[str, PrimitiveParam]],
+]
+
+
+@attrs.frozen(repr=False)
+class RequestSpec:
+    """One request as data: what to send, with how long to wait and how often to retry.
+
+    ``headers`` holds the key, so ``repr`` shows only the method and URL.
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    content: bytes | None
+    timeout: Timeout
+    max_retries: int
+    target: Target
+
+    def __repr__(self) -> str:
+        return f"RequestSpec({self.method} {self.url})"
+
+
+def base_headers(config: ClientConfig) -> dict[str, str]:
+    """The headers every request of a client carries, computed once per client."""
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json, text/event-stream, */*"}
+    headers.update(config.default_headers)
+    headers.update(config.auth_headers())
+    return headers
+
+
+def encode_json(value: Any) -> bytes:
+    """Encode a JSON body compactly as UTF-8.
+
+    Raises:
+        ConfigurationError: when ``value`` is not JSON-serialisable (or holds NaN/inf).
+    """
+    try:
+        return json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"the json= body cannot be encoded as JSON: {exc}") from None
+
+
+def _param_str(value: PrimitiveParam) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
+
+
+def _encode_params(params: ParamsTypes) -> str:
+    items: list[tuple[str, str]] = []
+    pairs = params.items() if isinstance(params, Mapping) else params
+    for name, value in pairs:
+        if not isinstance(name, str):
+            raise ConfigurationError(f"params names must be str, got {type(name).__name__}")
+        if isinstance(value, (list, tuple)):
+            items.extend((name, _param_str(v)) for v in value)
+        else:
+            items.append((name, _param_str(value)))  # type: ignore[arg-type]
+    return urlencode(items)
+
+
+def build_request(
+    config: ClientConfig,
+    prepared_headers: Mapping[str, str],
+    target: Target,
+    method: str,
+    path: str,
+    *,
+    json: Any = NOT_GIVEN,
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    params: ParamsTypes | None = None,
+    timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+    max_retries: int | NotGiven = NOT_GIVEN,
+) -> RequestSpec:
+    """Build the :class:`RequestSpec` for one call.
+
+    Args:
+        config: the client's settings (defaults for timeout and retries).
+        prepared_headers: :func:`base_headers` of the client, computed once.
+        target: the chute.
+        method: the HTTP method.
+        path: the cord's path, relative to the chute.
+        json: a JSON body (any JSON-serialisable value).
+        content: raw body bytes (not with ``json``).
+        headers: extra headers for this call.
+        params: query parameters.
+        timeout: this call's timeout, overriding the client's.
+        max_retries: this call's retry count, overriding the client's.
+
+    Raises:
+        ConfigurationError: for any invalid argument, before anything is sent.
+    """
+    if not isinstance(method, str) or not _METHOD.match(method):
+        raise ConfigurationError(f"invalid HTTP method {method!r}")
+    url = target.join(path)
+    if params:
+        url = f"{url}?{_encode_params(params)}"
+    merged = dict(prepared_headers)
+    if headers:
+        for name, value in headers.items():
+            check_header(name, value)
+            if name.lower() in _PROTECTED:
+                raise ConfigurationError(
+                    f"the {name!r} header is set by the client; do not pass it"
+                )
+            merged[name] = value
+    body: bytes | None = None
+    if not isinstance(json, NotGiven):
+        if content is not None:
+            raise ConfigurationError("pass either json= or content=, not both")
+        body = encode_json(json)
+        merged.setdefault("Content-Type", "application/json")
+    elif content is not None:
+        if not isinstance(content, (bytes, bytearray, memoryview)):
+            raise ConfigurationError("content= must be bytes; use json= for JSON bodies")
+        body = bytes(content)
+    return RequestSpec(
+        method=method.upper(),
+        url=url,
+        headers=merged,
+        content=body,
+        timeout=config.timeout if isinstance(timeout, NotGiven) else Timeout.coerce(timeout),
+        max_retries=(
+            config.max_retries
+            if isinstance(max_retries, NotGiven)
+            else check_max_retries(max_retries)
+        ),
+        target=target,
+    )

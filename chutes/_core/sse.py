@@ -1,0 +1,149 @@
+"""An incremental server-sent-events parser that also catches the platform's raw error line.
+
+Rule: a pure incremental parser: ``feed(chunk) -> items`` and ``close() -> items``, whatever
+the chunk boundaries (one byte at a time included). It handles CRLF, LF and CR line endings,
+a UTF-8 byte-order mark, comments, ``event``/``data``/``id``/``retry`` fields and multi-line
+data. A line that starts with ``{`` is not SSE at all: chutes write a failure after the first
+chunk as a raw ``{"error": "..."}`` line, so it comes out as a :class:`RawLine`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from typing import Any
+
+import attrs
+
+from .errors import DecodeError
+
+__all__ = ["RawLine", "SSEParser", "ServerSentEvent"]
+
+
+@attrs.frozen(slots=True)
+class ServerSentEvent:
+    """One server-sent event.
+
+    Attributes:
+        event: the event type (``"message"`` when the server named none).
+        data: the data lines joined with ``\\n``.
+        id: the last event id seen on the stream, if any.
+        retry: the reconnection time the server asked for, in milliseconds, if any.
+    """
+
+    event: str = "message"
+    data: str = ""
+    id: str | None = None
+    retry: int | None = None
+
+    def json(self) -> Any:
+        """The data parsed as JSON.
+
+        Raises:
+            DecodeError: when the data is not valid JSON.
+        """
+        try:
+            return json.loads(self.data)
+        except ValueError as exc:
+            raise DecodeError(
+                f"event data is not valid JSON: {exc}", body=self.data.encode()
+            ) from None
+
+
+@attrs.frozen(slots=True)
+class RawLine:
+    """A line outside the SSE framing (the platform's ``{"error": ...}`` failure line)."""
+
+    text: str
+
+
+Item = ServerSentEvent | RawLine
+
+
+class SSEParser:
+    """Turns response bytes into :class:`ServerSentEvent` and :class:`RawLine` items."""
+
+    __slots__ = ("_data", "_decoder", "_event", "_id", "_parts", "_retry", "_started")
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._parts: list[str] = []  # the unfinished line, in pieces (no quadratic joins)
+        self._started = False
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self._retry: int | None = None
+
+    def feed(self, chunk: bytes) -> list[Item]:
+        """Parse the next bytes; return the items they complete."""
+        text = self._decoder.decode(chunk)
+        if not self._started:
+            if not text:
+                return []
+            self._started = True
+            text = text.removeprefix("\ufeff")
+        if "\n" not in text and "\r" not in text:
+            if text:
+                self._parts.append(text)
+            return []
+        self._parts.append(text)
+        buffer = "".join(self._parts)
+        # A CR at the very end may be the first half of a CRLF split across chunks.
+        held = ""
+        if buffer.endswith("\r"):
+            buffer, held = buffer[:-1], "\r"
+        if "\r" in buffer:
+            buffer = buffer.replace("\r\n", "\n").replace("\r", "\n")
+        lines = buffer.split("\n")
+        rest = lines.pop() + held
+        self._parts = [rest] if rest else []
+        items: list[Item] = []
+        for line in lines:
+            self._line(line, items)
+        return items
+
+    def close(self) -> list[Item]:
+        """End of the body: parse what is left, and dispatch an unterminated event."""
+        tail = "".join(self._parts) + self._decoder.decode(b"", final=True)
+        if not self._started:
+            tail = tail.removeprefix("\ufeff")
+        self._parts = []
+        items: list[Item] = []
+        for line in tail.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+            if line:
+                self._line(line, items)
+        self._line("", items)
+        return items
+
+    def _line(self, line: str, items: list[Item]) -> None:
+        if not line:
+            if self._data:
+                items.append(
+                    ServerSentEvent(
+                        event=self._event or "message",
+                        data="\n".join(self._data),
+                        id=self._id,
+                        retry=self._retry,
+                    )
+                )
+            self._data = []
+            self._event = ""
+            return
+        first = line[0]
+        if first == ":":
+            return
+        if first == "{":
+            items.append(RawLine(line))
+            return
+        name, sep, value = line.partition(":")
+        if sep and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self._id = value
+        elif name == "retry" and value.isdigit():
+            self._retry = int(value)

@@ -1,0 +1,34 @@
+"""Developer sessions: ``nox -s lint typecheck tests`` (and ``bench`` once it exists)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+# Only the interpreters present are used; a missing one is skipped, never a failure.
+nox.options.error_on_missing_interpreters = False
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Run the test suite with coverage."""
+    session.install("-e", ".[tests]")
+    session.run("pytest", "--cov=chutes", "--cov-report=term", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over chutes/ and examples/."""
+    session.install("-e", ".[typecheck]")
+    session.run("mypy")
