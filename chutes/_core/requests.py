@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Union
+from typing import Any, Final
 from urllib.parse import urlencode
 
 import attrs
@@ -40,11 +40,10 @@ USER_AGENT: Final = f"chutes-client/{__version__}"
 _METHOD: Final = re.compile(r"^[A-Za-z]+$")
 _PROTECTED: Final = frozenset({"authorization", "x-api-key", "host", "content-length"})
 
-PrimitiveParam = Union[str, int, float, bool, None]
-ParamsTypes = Union[
-    Mapping[str, PrimitiveParam | Sequence[PrimitiveParam]],
-    Sequence[tuple[str, PrimitiveParam]],
-]
+PrimitiveParam = str | int | float | bool | None
+ParamsTypes = (
+    Mapping[str, PrimitiveParam | Sequence[PrimitiveParam]] | Sequence[tuple[str, PrimitiveParam]]
+)
 
 
 @attrs.frozen(repr=False)
