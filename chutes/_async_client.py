@@ -5,15 +5,17 @@ It mirrors ``chutes._client`` line for line; only the I/O verbs are awaited.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import httpx
 
+from ._async_resources import AsyncChat, AsyncCompletions, AsyncEmbeddings, AsyncImages, AsyncModels
+from ._async_streams import AsyncEventStream
 from ._base import BaseChute, BaseClient, CallRecord, llm_target
 from ._core import retry
 from ._core.config import (
@@ -25,14 +27,16 @@ from ._core.config import (
     RetryPolicy,
     TimeoutTypes,
 )
-from ._core.errors import APIConnectionError, ChutesError, ConfigurationError
-from ._core.requests import ParamsTypes, RequestSpec
-from ._core.sse import ServerSentEvent
-from ._core.streaming import EventDecoder, is_event_stream, not_event_stream_error
+from ._core.errors import APIConnectionError, ConfigurationError
+from ._core.requests import ParamsTypes, RequestSpec, build_download
+from ._core.streaming import EventDecoder
+from ._core.targets import Target
 from ._httpx import build_request, translate_errors, wrap_response
 from ._response import Response
 
-__all__ = ["AsyncChute", "AsyncClient", "AsyncEventStream"]
+__all__ = ["AsyncChute", "AsyncClient"]
+
+T = TypeVar("T")
 
 # Module-level so tests can replace it and assert the delays without sleeping.
 _sleep = asyncio.sleep
@@ -213,11 +217,44 @@ class AsyncClient(BaseClient):
                     raise self._status_error(response, decision)
             await _sleep(decision.delay)
 
+    async def _download(self, target: Target, url: str) -> bytes:
+        """GET an absolute URL a chute returned, with this pool (and the key only if same host)."""
+        spec = build_download(self._config, self._headers, target, url)
+        return (await self._send(spec, CallRecord()))[1].content
+
 
 class AsyncChute(BaseChute):
-    """One chute, reached through an :class:`AsyncClient`: call any cord, or stream events."""
+    """One chute, reached through an :class:`AsyncClient`: call any cord, stream events, or use
+    the OpenAI-compatible helpers (``chat``, ``completions``, ``embeddings``, ``images``,
+    ``models``).
+    """
 
     _client: AsyncClient
+
+    @property
+    def chat(self) -> AsyncChat:
+        """``chat.completions.create(...)`` against ``/v1/chat/completions``."""
+        return AsyncChat(self)
+
+    @property
+    def completions(self) -> AsyncCompletions:
+        """``completions.create(...)`` against ``/v1/completions``."""
+        return AsyncCompletions(self)
+
+    @property
+    def embeddings(self) -> AsyncEmbeddings:
+        """``embeddings.create(...)`` against ``/v1/embeddings``."""
+        return AsyncEmbeddings(self)
+
+    @property
+    def images(self) -> AsyncImages:
+        """``images.generate(...)``: OpenAI's images API, or a raw-bytes cord (``/generate``)."""
+        return AsyncImages(self)
+
+    @property
+    def models(self) -> AsyncModels:
+        """``models.list()`` against ``/v1/models``."""
+        return AsyncModels(self)
 
     async def request(
         self,
@@ -248,8 +285,7 @@ class AsyncChute(BaseChute):
             APIStatusError: (a subclass per status) when the chute answers an error.
             APIConnectionError: when no complete response arrives.
         """
-        client = self._client
-        spec = client._spec(
+        spec = self._client._spec(
             self.target,
             method,
             path,
@@ -260,8 +296,7 @@ class AsyncChute(BaseChute):
             timeout=timeout,
             max_retries=max_retries,
         )
-        with client._track(spec) as record:
-            return (await client._send(spec, record))[1]
+        return await self._call(spec, _same)
 
     async def get(
         self,
@@ -332,100 +367,17 @@ class AsyncChute(BaseChute):
             timeout=timeout,
             max_retries=max_retries,
         )
-        return AsyncEventStream(self._client, spec)
+        return AsyncEventStream(self._client, spec, EventDecoder())
 
-
-class AsyncEventStream:
-    """Server-sent events from a cord, as an async iterator and an async context manager.
-
-    Attributes:
-        response: the response's status and headers (``invocation_id``, ``quota``) once open.
-
-    Raises:
-        StreamError: while iterating, when the chute writes its raw ``{"error": ...}`` line.
-        APIConnectionError: while iterating, when the connection drops or times out.
-    """
-
-    def __init__(self, client: AsyncClient, spec: RequestSpec) -> None:
-        self._client = client
-        self._spec = spec
-        self._raw: httpx.Response | None = None
-        self._chunks: AsyncIterator[bytes] | None = None
-        self._decoder = EventDecoder()
-        self._pending: deque[ServerSentEvent] = deque()
-        self._finished = False
-        self.response: Response | None = None
-
-    async def _open(self) -> AsyncIterator[bytes]:
-        if self._chunks is not None:
-            return self._chunks
-        if self._finished:
-            raise RuntimeError("this stream is closed")
-        client, spec = self._client, self._spec
+    async def _call(self, spec: RequestSpec, decode: Callable[[Response], T]) -> T:
+        """Send ``spec`` and decode the response; a decoding failure counts as a failed call."""
+        client = self._client
         with client._track(spec) as record:
-            raw, response = await client._send(spec, record, stream=True)
-            self._raw, self.response = raw, response
-            content_type = response.headers.get("content-type")
-            if not is_event_stream(content_type):
-                try:
-                    with translate_errors(spec.url, response_started=True):
-                        body = await raw.aread()
-                finally:
-                    await raw.aclose()
-                raise not_event_stream_error(content_type, body)
-        self._chunks = raw.aiter_bytes()
-        return self._chunks
+            return decode((await client._send(spec, record))[1])
 
-    async def __aenter__(self) -> AsyncEventStream:
-        try:
-            await self._open()
-        except BaseException:
-            await self.aclose()
-            raise
-        return self
+    def _fetcher(self) -> Callable[[str], Awaitable[bytes]]:
+        return functools.partial(self._client._download, self.target)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
-    def __aiter__(self) -> AsyncEventStream:
-        return self
-
-    async def __anext__(self) -> ServerSentEvent:
-        while not self._pending:
-            if self._finished:
-                raise StopAsyncIteration
-            await self._pull()
-        return self._pending.popleft()
-
-    async def _pull(self) -> None:
-        try:
-            chunks = await self._open()  # a failure to open is counted by the call's tracking
-        except BaseException:
-            await self.aclose()
-            raise
-        try:
-            with translate_errors(self._spec.url, response_started=True):
-                chunk = await anext(chunks, None)
-            if chunk is None:
-                self._pending.extend(self._decoder.close())
-                await self.aclose()
-            else:
-                self._pending.extend(self._decoder.feed(chunk))
-        except ChutesError:
-            self._client._usage.record_failure(self._spec.target.base_url)
-            await self.aclose()
-            raise
-        except BaseException:
-            await self.aclose()
-            raise
-
-    async def aclose(self) -> None:
-        """Close the response; safe to call more than once."""
-        self._finished = True
-        if self._raw is not None:
-            await self._raw.aclose()
+def _same(response: Response) -> Response:
+    return response

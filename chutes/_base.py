@@ -24,7 +24,7 @@ from ._core.config import (
     make_config,
 )
 from ._core.errors import APIConnectionError, ChutesError, status_error
-from ._core.models import Quota
+from ._core.models import Quota, Usage
 from ._core.requests import ParamsTypes, RequestSpec, base_headers, build_request
 from ._core.targets import Target, resolve_target
 from ._core.usage import UsageSnapshot, UsageTracker
@@ -217,6 +217,13 @@ class BaseClient:
             self._record(spec, record, failed=True)
             raise
         self._record(spec, record, failed=False)
+
+    def _count_tokens(self, target: Target, usage: Usage | None) -> None:
+        """Add a response's reported tokens to the usage counters."""
+        if usage is not None:
+            self._usage.record_tokens(
+                target.base_url, usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
+            )
 
     def _record(self, spec: RequestSpec, record: CallRecord, *, failed: bool) -> None:
         self._usage.record_call(

@@ -4,11 +4,11 @@ Jupyter's running event loop. ``chutes._async_client`` mirrors this file line fo
 
 from __future__ import annotations
 
+import functools
 import time
-from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import httpx
@@ -24,14 +24,18 @@ from ._core.config import (
     RetryPolicy,
     TimeoutTypes,
 )
-from ._core.errors import APIConnectionError, ChutesError, ConfigurationError
-from ._core.requests import ParamsTypes, RequestSpec
-from ._core.sse import ServerSentEvent
-from ._core.streaming import EventDecoder, is_event_stream, not_event_stream_error
+from ._core.errors import APIConnectionError, ConfigurationError
+from ._core.requests import ParamsTypes, RequestSpec, build_download
+from ._core.streaming import EventDecoder
+from ._core.targets import Target
 from ._httpx import build_request, translate_errors, wrap_response
+from ._resources import Chat, Completions, Embeddings, Images, Models
 from ._response import Response
+from ._streams import EventStream
 
-__all__ = ["Chute", "Client", "EventStream"]
+__all__ = ["Chute", "Client"]
+
+T = TypeVar("T")
 
 # Module-level so tests can replace it and assert the delays without sleeping.
 _sleep = time.sleep
@@ -210,11 +214,44 @@ class Client(BaseClient):
                     raise self._status_error(response, decision)
             _sleep(decision.delay)
 
+    def _download(self, target: Target, url: str) -> bytes:
+        """GET an absolute URL a chute returned, with this pool (and the key only if same host)."""
+        spec = build_download(self._config, self._headers, target, url)
+        return self._send(spec, CallRecord())[1].content
+
 
 class Chute(BaseChute):
-    """One chute, reached through a :class:`Client`: call any cord, or stream events."""
+    """One chute, reached through a :class:`Client`: call any cord, stream events, or use
+    the OpenAI-compatible helpers (``chat``, ``completions``, ``embeddings``, ``images``,
+    ``models``).
+    """
 
     _client: Client
+
+    @property
+    def chat(self) -> Chat:
+        """``chat.completions.create(...)`` against ``/v1/chat/completions``."""
+        return Chat(self)
+
+    @property
+    def completions(self) -> Completions:
+        """``completions.create(...)`` against ``/v1/completions``."""
+        return Completions(self)
+
+    @property
+    def embeddings(self) -> Embeddings:
+        """``embeddings.create(...)`` against ``/v1/embeddings``."""
+        return Embeddings(self)
+
+    @property
+    def images(self) -> Images:
+        """``images.generate(...)``: OpenAI's images API, or a raw-bytes cord (``/generate``)."""
+        return Images(self)
+
+    @property
+    def models(self) -> Models:
+        """``models.list()`` against ``/v1/models``."""
+        return Models(self)
 
     def request(
         self,
@@ -245,8 +282,7 @@ class Chute(BaseChute):
             APIStatusError: (a subclass per status) when the chute answers an error.
             APIConnectionError: when no complete response arrives.
         """
-        client = self._client
-        spec = client._spec(
+        spec = self._client._spec(
             self.target,
             method,
             path,
@@ -257,8 +293,7 @@ class Chute(BaseChute):
             timeout=timeout,
             max_retries=max_retries,
         )
-        with client._track(spec) as record:
-            return client._send(spec, record)[1]
+        return self._call(spec, _same)
 
     def get(
         self,
@@ -329,100 +364,17 @@ class Chute(BaseChute):
             timeout=timeout,
             max_retries=max_retries,
         )
-        return EventStream(self._client, spec)
+        return EventStream(self._client, spec, EventDecoder())
 
-
-class EventStream:
-    """Server-sent events from a cord, as an iterator and a context manager.
-
-    Attributes:
-        response: the response's status and headers (``invocation_id``, ``quota``) once open.
-
-    Raises:
-        StreamError: while iterating, when the chute writes its raw ``{"error": ...}`` line.
-        APIConnectionError: while iterating, when the connection drops or times out.
-    """
-
-    def __init__(self, client: Client, spec: RequestSpec) -> None:
-        self._client = client
-        self._spec = spec
-        self._raw: httpx.Response | None = None
-        self._chunks: Iterator[bytes] | None = None
-        self._decoder = EventDecoder()
-        self._pending: deque[ServerSentEvent] = deque()
-        self._finished = False
-        self.response: Response | None = None
-
-    def _open(self) -> Iterator[bytes]:
-        if self._chunks is not None:
-            return self._chunks
-        if self._finished:
-            raise RuntimeError("this stream is closed")
-        client, spec = self._client, self._spec
+    def _call(self, spec: RequestSpec, decode: Callable[[Response], T]) -> T:
+        """Send ``spec`` and decode the response; a decoding failure counts as a failed call."""
+        client = self._client
         with client._track(spec) as record:
-            raw, response = client._send(spec, record, stream=True)
-            self._raw, self.response = raw, response
-            content_type = response.headers.get("content-type")
-            if not is_event_stream(content_type):
-                try:
-                    with translate_errors(spec.url, response_started=True):
-                        body = raw.read()
-                finally:
-                    raw.close()
-                raise not_event_stream_error(content_type, body)
-        self._chunks = raw.iter_bytes()
-        return self._chunks
+            return decode(client._send(spec, record)[1])
 
-    def __enter__(self) -> EventStream:
-        try:
-            self._open()
-        except BaseException:
-            self.close()
-            raise
-        return self
+    def _fetcher(self) -> Callable[[str], bytes]:
+        return functools.partial(self._client._download, self.target)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
-    def __iter__(self) -> EventStream:
-        return self
-
-    def __next__(self) -> ServerSentEvent:
-        while not self._pending:
-            if self._finished:
-                raise StopIteration
-            self._pull()
-        return self._pending.popleft()
-
-    def _pull(self) -> None:
-        try:
-            chunks = self._open()  # a failure to open is counted by the call's tracking
-        except BaseException:
-            self.close()
-            raise
-        try:
-            with translate_errors(self._spec.url, response_started=True):
-                chunk = next(chunks, None)
-            if chunk is None:
-                self._pending.extend(self._decoder.close())
-                self.close()
-            else:
-                self._pending.extend(self._decoder.feed(chunk))
-        except ChutesError:
-            self._client._usage.record_failure(self._spec.target.base_url)
-            self.close()
-            raise
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        """Close the response; safe to call more than once."""
-        self._finished = True
-        if self._raw is not None:
-            self._raw.close()
+def _same(response: Response) -> Response:
+    return response

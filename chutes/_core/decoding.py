@@ -1,17 +1,180 @@
-"""Body decoding: JSON bodies of success responses.
+"""Body decoding: JSON bodies, and one cattrs converter for every response type.
 
-Rule: a success body that is not what the call expects raises :class:`DecodeError` with the
-body attached; nothing is silently turned into ``None``.
+Rule: one converter factory; wire names, renames and aliases live here, not in the models.
+The default converter is lenient (unknown fields ignored, ``null`` treated as absent, the
+server's JSON kept in ``raw``); ``strict=True`` (used in tests against recorded payloads)
+refuses unknown keys so a misspelt rename fails loudly. A success body that is not what the
+call expects raises :class:`DecodeError` with the body attached; nothing becomes ``None``
+silently.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
 
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from . import models as m
 from .errors import DecodeError
 
-__all__ = ["decode_json"]
+__all__ = ["CONVERTER", "decode_body", "decode_json", "make_converter", "structure"]
+
+T = TypeVar("T")
+
+# Python attribute -> wire name, per class. Empty today: every field keeps its wire name;
+# tests pass their own table to prove a wrong rename fails in strict mode.
+RENAMES: Final[Mapping[type, Mapping[str, str]]] = {}
+
+# Other servers' names for one of our fields: vLLM >= 0.10 sends ``reasoning``.
+ALIASES: Final[Mapping[type, Mapping[str, str]]] = {
+    m.ChatMessage: {"reasoning": "reasoning_content"},
+    m.ChoiceDelta: {"reasoning": "reasoning_content"},
+}
+
+# Keys real servers send that we deliberately do not model; strict mode lets them pass.
+# Response types defined outside the core add their own entries at import.
+UNMODELLED: Final[dict[type, frozenset[str]]] = {
+    m.ChatCompletion: frozenset(
+        {"service_tier", "prompt_logprobs", "prompt_token_ids", "kv_transfer_params", "metadata"}
+    ),
+    m.ChatCompletionChunk: frozenset({"service_tier", "metadata"}),
+    m.Completion: frozenset(
+        {"service_tier", "prompt_logprobs", "prompt_token_ids", "kv_transfer_params", "metadata"}
+    ),
+    m.ChatChoice: frozenset({"stop_reason", "matched_stop", "token_ids"}),
+    m.ChunkChoice: frozenset({"stop_reason", "matched_stop", "token_ids"}),
+    m.CompletionChoice: frozenset({"stop_reason", "matched_stop", "token_ids", "prompt_logprobs"}),
+    m.ChatMessage: frozenset({"annotations", "audio", "function_call", "provider_specific_fields"}),
+    m.ChoiceDelta: frozenset({"function_call", "provider_specific_fields"}),
+    m.Usage: frozenset({"input_tokens", "output_tokens", "input_tokens_details"}),
+    m.CompletionTokensDetails: frozenset(
+        {"text_tokens", "audio_tokens", "accepted_prediction_tokens", "rejected_prediction_tokens"}
+    ),
+    m.PromptTokensDetails: frozenset({"audio_tokens", "text_tokens", "image_tokens"}),
+    m.Model: frozenset(
+        {
+            "permissions",
+            "permission",
+            "root",
+            "parent",
+            "max_model_len",
+            "chute_id",
+            "pricing",
+            "confidential_compute",
+        }
+    ),
+}
+
+
+def _str(value: Any, _: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _int(value: Any, _: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise TypeError(f"expected an integer, got {value!r}")
+
+
+def _float(value: Any, _: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise TypeError(f"expected a number, got {value!r}")
+
+
+def _embedding(value: Any, _: Any) -> list[float] | str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return [_float(v, float) for v in value]
+    raise TypeError(f"expected a list of numbers or a base64 string, got {type(value).__name__}")
+
+
+def make_converter(
+    *, strict: bool = False, renames: Mapping[type, Mapping[str, str]] | None = None
+) -> cattrs.Converter:
+    """A converter for the response models.
+
+    Args:
+        strict: refuse keys that are neither modelled nor known-unmodelled.
+        renames: attribute -> wire name per class (defaults to :data:`RENAMES`).
+    """
+    table = RENAMES if renames is None else renames
+    conv = cattrs.Converter(detailed_validation=strict)
+    conv.register_structure_hook(str, _str)
+    conv.register_structure_hook(int, _int)
+    conv.register_structure_hook(float, _float)
+    conv.register_structure_hook_func(lambda t: t == (list[float] | str), _embedding)
+
+    def factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
+        names = {a.name for a in attrs.fields(cls)}
+        rename = table.get(cls, {})
+        overrides: dict[str, Any] = {n: override(rename=rename[n]) for n in rename}
+        keeps_raw = "raw" in names
+        if keeps_raw:
+            overrides["raw"] = override(omit=True)
+        # Private fields carry what the client injects (fetchers, raw bytes), never JSON.
+        overrides.update({n: override(omit=True) for n in names if n.startswith("_")})
+        generated = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=strict, **overrides)
+        aliases = ALIASES.get(cls, {})
+        ignored = UNMODELLED.get(cls, frozenset()) if strict else frozenset()
+
+        def hook(value: Any, _: Any) -> Any:
+            if not isinstance(value, Mapping):
+                raise TypeError(f"expected a JSON object for {cls.__name__}")
+            # null means "not sent": the field keeps its default.
+            data = {k: v for k, v in value.items() if v is not None and k not in ignored}
+            for alias, field in aliases.items():
+                if alias in data:
+                    found = data.pop(alias)
+                    data.setdefault(field, found)
+            obj = generated(data, cls)
+            if keeps_raw:
+                object.__setattr__(obj, "raw", value)
+            return obj
+
+        return hook
+
+    conv.register_structure_hook_factory(attrs.has, factory)
+    return conv
+
+
+CONVERTER: Final = make_converter()
+
+
+def structure(
+    data: Any, cls: type[T], *, body: bytes | None = None, converter: cattrs.Converter = CONVERTER
+) -> T:
+    """Build ``cls`` from parsed JSON.
+
+    Raises:
+        DecodeError: when ``data`` is not the shape ``cls`` needs, with the body attached.
+    """
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        if body is None:
+            body = json.dumps(data, default=repr).encode()
+        raise DecodeError(
+            f"the response is not a valid {cls.__name__}: {_reason(exc)}", body=body
+        ) from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, cattrs.BaseValidationError):
+        notes = cattrs.transform_error(exc)
+        return "; ".join(notes[:3]) or str(exc)
+    if isinstance(exc, KeyError):
+        return f"missing field {exc}"
+    return str(exc)
 
 
 def decode_json(content: bytes, content_type: str | None) -> Any:
@@ -30,3 +193,12 @@ def decode_json(content: bytes, content_type: str | None) -> Any:
             body=content,
             content_type=content_type,
         ) from None
+
+
+def decode_body(content: bytes, content_type: str | None, cls: type[T]) -> T:
+    """Parse a JSON body into ``cls``.
+
+    Raises:
+        DecodeError: for invalid JSON or the wrong shape.
+    """
+    return structure(decode_json(content, content_type), cls, body=content)

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import attrs
 
@@ -32,12 +32,14 @@ __all__ = [
     "ParamsTypes",
     "RequestSpec",
     "base_headers",
+    "build_download",
     "build_request",
     "encode_json",
 ]
 
 USER_AGENT: Final = f"chutes-client/{__version__}"
 _METHOD: Final = re.compile(r"^[A-Za-z]+$")
+_BAD_URL: Final = re.compile(r"[\x00-\x20\x7f\\]|[^\x00-\x7f]")
 _PROTECTED: Final = frozenset({"authorization", "x-api-key", "host", "content-length"})
 
 PrimitiveParam = str | int | float | bool | None
@@ -175,5 +177,39 @@ def build_request(
             if isinstance(max_retries, NotGiven)
             else check_max_retries(max_retries)
         ),
+        target=target,
+    )
+
+
+def build_download(
+    config: ClientConfig, prepared_headers: Mapping[str, str], target: Target, url: str
+) -> RequestSpec:
+    """A ``GET`` of an absolute URL a chute returned (an image URL).
+
+    The key goes along only when the URL is on the chute's own host and scheme; anywhere
+    else the request carries no credentials at all.
+
+    Raises:
+        ConfigurationError: for anything but a plain absolute http(s) URL.
+    """
+    if not isinstance(url, str) or _BAD_URL.search(url):
+        raise ConfigurationError(f"cannot download {url!r}: not a plain http(s) URL")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        raise ConfigurationError(f"cannot download {url!r}: not a plain http(s) URL")
+    same = parts.hostname == target.host.strip("[]") and target.base_url.startswith(
+        f"{parts.scheme}://"
+    )
+    headers = dict(prepared_headers)
+    if not same:
+        for name in config.auth_headers():
+            headers.pop(name, None)
+    return RequestSpec(
+        method="GET",
+        url=url,
+        headers=headers,
+        content=None,
+        timeout=config.timeout,
+        max_retries=config.max_retries,
         target=target,
     )

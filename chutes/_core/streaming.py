@@ -1,17 +1,51 @@
-"""Classify what a stream yields: events pass, the platform's raw error line fails.
+"""Classify what a stream yields, and assemble chunk streams into whole responses.
 
-Rule: decisions about stream items are made here, for every stream the facades run.
+Rule: every decision about stream items is made here, for every stream the facades run:
+events pass, ``[DONE]`` ends, the platform's raw error line and error events fail with the
+text received so far, and a body cut before its end is told apart from a finished one.
 """
 
 from __future__ import annotations
 
+import abc
 import json
-from typing import Any
+from typing import Any, Final, Generic, Protocol, TypeVar
 
-from .errors import DecodeError, StreamError, detail_text
+import attrs
+
+from .decoding import CONVERTER, structure
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ChutesError,
+    DecodeError,
+    StreamError,
+    detail_text,
+)
+from .models import (
+    ChatChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatMessage,
+    Completion,
+    CompletionChoice,
+    FunctionCall,
+    ToolCall,
+    Usage,
+)
 from .sse import RawLine, ServerSentEvent, SSEParser
 
-__all__ = ["EventDecoder", "is_event_stream", "not_event_stream_error", "raw_line_error"]
+__all__ = [
+    "ChatChunkDecoder",
+    "ChunkDecoder",
+    "CompletionChunkDecoder",
+    "EventDecoder",
+    "is_event_stream",
+    "not_event_stream_error",
+    "raw_line_error",
+    "DRAIN_LIMIT",
+    "StreamDecoder",
+]
 
 
 def raw_line_error(text: str, partial_text: str = "") -> StreamError:
@@ -52,9 +86,15 @@ class EventDecoder:
     """
 
     __slots__ = ("_parser",)
+    done: Final = False  # plain SSE has no end marker: the body ends the stream
+    usage: Final = None
 
     def __init__(self) -> None:
         self._parser = SSEParser()
+
+    def interrupted(self, error: APIConnectionError) -> ChutesError:
+        """A dropped connection stays an :class:`APIConnectionError` for plain SSE."""
+        return error
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Events completed by ``chunk``."""
@@ -70,3 +110,285 @@ class EventDecoder:
             if isinstance(item, RawLine):
                 raise raw_line_error(item.text)
         return items  # type: ignore[return-value]
+
+
+# --- OpenAI-style chunk streams ------------------------------------------------------
+
+
+@attrs.define(slots=True)
+class _ToolAcc:
+    id: str | None = None
+    type: str | None = None
+    name: list[str] = attrs.field(factory=list)
+    arguments: list[str] = attrs.field(factory=list)
+
+
+@attrs.define(slots=True)
+class _ChoiceAcc:
+    role: str | None = None
+    text: list[str] = attrs.field(factory=list)
+    reasoning: list[str] = attrs.field(factory=list)
+    refusal: list[str] = attrs.field(factory=list)
+    tools: dict[int, _ToolAcc] = attrs.field(factory=dict)
+    finish_reason: str | None = None
+    logprobs: list[Any] = attrs.field(factory=list)
+
+
+C = TypeVar("C", ChatCompletionChunk, Completion)
+
+
+class ChunkDecoder(abc.ABC, Generic[C]):
+    """Bytes in, typed chunks out, for ``/v1/chat/completions`` and ``/v1/completions``.
+
+    It keeps what the stream said so far: the text (for errors), the last usage, whether
+    ``[DONE]`` came, and everything :meth:`collect` needs to assemble one response.
+
+    Raises:
+        StreamError: with the server's message and the text so far, for the raw
+            ``{"error": ...}`` line, a ``data: {"error": ...}`` event, an ``event: error``
+            event, an undecodable chunk, or a body that ends before the stream was complete.
+    """
+
+    chunk_type: type[C]
+
+    def __init__(self) -> None:
+        self._parser = SSEParser()
+        self.done = False
+        self.usage: Usage | None = None
+        self._pieces: list[str] = []
+        self._choices: dict[int, _ChoiceAcc] = {}
+        self._meta: dict[str, Any] = {}
+
+    @property
+    def partial_text(self) -> str:
+        """The text received so far, across choices, in arrival order."""
+        return "".join(self._pieces)
+
+    def feed(self, chunk: bytes) -> list[C]:
+        """Chunks completed by ``chunk``; empty after ``[DONE]``."""
+        return self._items(self._parser.feed(chunk))
+
+    def close(self) -> list[C]:
+        """The chunks left at the end of the body; raises if the stream was cut short."""
+        items = self._items(self._parser.close())
+        if not self.done:
+            unfinished = [i for i, acc in self._choices.items() if acc.finish_reason is None]
+            if not self._choices or unfinished:
+                raise StreamError(
+                    "the stream ended before it was complete (no [DONE], and "
+                    + (
+                        "no chunk arrived)"
+                        if not self._choices
+                        else "a choice has no finish_reason)"
+                    ),
+                    partial_text=self.partial_text,
+                )
+        return items
+
+    def _items(self, items: list[ServerSentEvent | RawLine]) -> list[C]:
+        out: list[C] = []
+        for item in items:
+            if self.done:
+                break
+            if isinstance(item, RawLine):
+                raise raw_line_error(item.text, self.partial_text)
+            chunk = self._event(item)
+            if chunk is not None:
+                out.append(chunk)
+        return out
+
+    def _event(self, event: ServerSentEvent) -> C | None:
+        data = event.data
+        if data[:6] == "[DONE]" or data.strip() == "[DONE]":
+            self.done = True
+            return None
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            if event.event == "error":
+                raise StreamError(data, partial_text=self.partial_text, detail=data) from None
+            raise StreamError(
+                f"a stream event is not valid JSON: {data[:200]!r}", partial_text=self.partial_text
+            ) from None
+        if event.event == "error" or (
+            isinstance(payload, dict) and "error" in payload and not payload.get("choices")
+        ):
+            detail = payload.get("error", payload) if isinstance(payload, dict) else payload
+            raise StreamError(
+                detail_text(detail) or data, partial_text=self.partial_text, detail=detail
+            )
+        try:
+            chunk = structure(payload, self.chunk_type, body=data.encode())
+        except DecodeError as exc:
+            raise StreamError(str(exc), partial_text=self.partial_text) from None
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if not self._meta:
+            self._meta = {"id": chunk.id, "created": chunk.created, "model": chunk.model}
+        self._track(chunk)
+        return chunk
+
+    def interrupted(self, error: APIConnectionError) -> ChutesError:
+        """A connection that drops mid-stream cuts the stream: :class:`StreamError` with the
+        text so far (a timeout stays an :class:`APITimeoutError`)."""
+        if isinstance(error, APITimeoutError):
+            return error
+        return StreamError(
+            f"the stream was cut before its end: {error}", partial_text=self.partial_text
+        )
+
+    def _acc(self, index: int) -> _ChoiceAcc:
+        acc = self._choices.get(index)
+        if acc is None:
+            acc = self._choices[index] = _ChoiceAcc()
+        return acc
+
+    @abc.abstractmethod
+    def _track(self, chunk: C) -> None:
+        """Record what ``chunk`` adds, for :meth:`collect` and the partial text."""
+
+    @abc.abstractmethod
+    def text_of(self, chunk: C) -> str | None:
+        """The text a chunk adds (first choice), or ``None``."""
+
+
+class ChatChunkDecoder(ChunkDecoder[ChatCompletionChunk]):
+    """:class:`ChunkDecoder` for chat chunks; :meth:`collect` gives a :class:`ChatCompletion`."""
+
+    chunk_type = ChatCompletionChunk
+
+    def _track(self, chunk: ChatCompletionChunk) -> None:
+        for choice in chunk.choices:
+            acc = self._acc(choice.index)
+            delta = choice.delta
+            if delta.role:
+                acc.role = delta.role
+            if delta.content:
+                acc.text.append(delta.content)
+                self._pieces.append(delta.content)
+            if delta.reasoning_content:
+                acc.reasoning.append(delta.reasoning_content)
+            if delta.refusal:
+                acc.refusal.append(delta.refusal)
+            for position, call in enumerate(delta.tool_calls or ()):
+                key = call.index if call.index is not None else position
+                tool = acc.tools.get(key)
+                if tool is None:
+                    tool = acc.tools[key] = _ToolAcc()
+                tool.id = tool.id or call.id
+                tool.type = tool.type or call.type
+                if call.function is not None:
+                    if call.function.name:
+                        tool.name.append(call.function.name)
+                    if call.function.arguments:
+                        tool.arguments.append(call.function.arguments)
+            if choice.finish_reason is not None:
+                acc.finish_reason = choice.finish_reason
+
+    def text_of(self, chunk: ChatCompletionChunk) -> str | None:
+        """The content piece of the chunk's first choice, if any."""
+        return chunk.choices[0].delta.content if chunk.choices else None
+
+    def collect(self) -> ChatCompletion:
+        """Everything streamed so far, assembled into one :class:`ChatCompletion`."""
+        choices = []
+        for index in sorted(self._choices):
+            acc = self._choices[index]
+            tools = [
+                ToolCall(
+                    id=tool.id,
+                    type=tool.type or "function",
+                    function=FunctionCall(
+                        name="".join(tool.name) or None, arguments="".join(tool.arguments)
+                    ),
+                    index=key,
+                )
+                for key, tool in sorted(acc.tools.items())
+            ]
+            message = ChatMessage(
+                role=acc.role or "assistant",
+                content="".join(acc.text) if acc.text or not tools else None,
+                reasoning_content="".join(acc.reasoning) or None,
+                tool_calls=tools or None,
+                refusal="".join(acc.refusal) or None,
+            )
+            choices.append(
+                ChatChoice(index=index, message=message, finish_reason=acc.finish_reason)
+            )
+        result = ChatCompletion(
+            id=self._meta.get("id", ""),
+            created=self._meta.get("created", 0),
+            model=self._meta.get("model", ""),
+            choices=choices,
+            usage=self.usage,
+        )
+        object.__setattr__(result, "raw", CONVERTER.unstructure(result))
+        return result
+
+
+class CompletionChunkDecoder(ChunkDecoder[Completion]):
+    """:class:`ChunkDecoder` for text completions; :meth:`collect` gives a :class:`Completion`."""
+
+    chunk_type = Completion
+
+    def _track(self, chunk: Completion) -> None:
+        for choice in chunk.choices:
+            acc = self._acc(choice.index)
+            if choice.text:
+                acc.text.append(choice.text)
+                self._pieces.append(choice.text)
+            if choice.finish_reason is not None:
+                acc.finish_reason = choice.finish_reason
+
+    def text_of(self, chunk: Completion) -> str | None:
+        """The text piece of the chunk's first choice, if any."""
+        return chunk.choices[0].text if chunk.choices else None
+
+    def collect(self) -> Completion:
+        """Everything streamed so far, assembled into one :class:`Completion`."""
+        choices = [
+            CompletionChoice(index=i, text="".join(acc.text), finish_reason=acc.finish_reason)
+            for i, acc in sorted(self._choices.items())
+        ]
+        result = Completion(
+            id=self._meta.get("id", ""),
+            created=self._meta.get("created", 0),
+            model=self._meta.get("model", ""),
+            choices=choices,
+            usage=self.usage,
+        )
+        object.__setattr__(result, "raw", CONVERTER.unstructure(result))
+        return result
+
+
+# How much of a body may follow the end marker before we stop reading and drop the
+# connection instead of returning it to the pool.
+DRAIN_LIMIT: Final = 64 * 1024
+
+ItemT = TypeVar("ItemT")
+
+
+class StreamDecoder(Protocol[ItemT]):
+    """What a facade's stream needs of a core decoder."""
+
+    @property
+    def done(self) -> bool:
+        """Whether the end marker arrived (the rest of the body is then drained)."""
+        ...
+
+    @property
+    def usage(self) -> Usage | None:
+        """The last usage the stream reported."""
+        ...
+
+    def feed(self, chunk: bytes) -> list[ItemT]:
+        """Items completed by ``chunk``."""
+        ...
+
+    def close(self) -> list[ItemT]:
+        """Items left at the end of the body."""
+        ...
+
+    def interrupted(self, error: APIConnectionError) -> ChutesError:
+        """The error to raise when the connection fails mid-stream."""
+        ...

@@ -1,0 +1,227 @@
+"""The asyncio streams: server-sent events, and chat / text completion chunks.
+
+It mirrors ``chutes._streams`` line for line; only the I/O verbs are awaited.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import httpx
+
+from ._core.errors import APIConnectionError, ChutesError
+from ._core.models import ChatCompletion, ChatCompletionChunk, Completion, Usage
+from ._core.requests import RequestSpec
+from ._core.sse import ServerSentEvent
+from ._core.streaming import (
+    DRAIN_LIMIT,
+    ChatChunkDecoder,
+    CompletionChunkDecoder,
+    EventDecoder,
+    StreamDecoder,
+    is_event_stream,
+    not_event_stream_error,
+)
+from ._httpx import translate_errors
+from ._response import Response
+
+if TYPE_CHECKING:
+    from ._async_client import AsyncClient
+
+__all__ = ["AsyncChatCompletionStream", "AsyncCompletionStream", "AsyncEventStream"]
+
+T = TypeVar("T")
+D = TypeVar("D", bound=StreamDecoder[Any])
+
+
+class _AsyncStream(Generic[T, D]):
+    """What every stream shares: open once, iterate chunks through a core decoder, and
+    always close the response (on exhaustion, error, ``break`` inside ``async with``, or
+    aclose()).
+    """
+
+    def __init__(self, client: AsyncClient, spec: RequestSpec, decoder: D) -> None:
+        self._client = client
+        self._spec = spec
+        self._decoder = decoder
+        self._raw: httpx.Response | None = None
+        self._chunks: AsyncIterator[bytes] | None = None
+        self._pending: deque[T] = deque()
+        self._finished = False
+        self.response: Response | None = None
+
+    async def _open(self) -> AsyncIterator[bytes]:
+        if self._chunks is not None:
+            return self._chunks
+        if self._finished:
+            raise RuntimeError("this stream is closed")
+        client, spec = self._client, self._spec
+        with client._track(spec) as record:
+            raw, response = await client._send(spec, record, stream=True)
+            self._raw, self.response = raw, response
+            content_type = response.headers.get("content-type")
+            if not is_event_stream(content_type):
+                try:
+                    with translate_errors(spec.url, response_started=True):
+                        body = await raw.aread()
+                finally:
+                    await raw.aclose()
+                raise not_event_stream_error(content_type, body)
+        self._chunks = raw.aiter_bytes()
+        return self._chunks
+
+    async def __aenter__(self: S) -> S:
+        try:
+            await self._open()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self: S) -> S:
+        return self
+
+    async def __anext__(self) -> T:
+        while not self._pending:
+            if self._finished:
+                raise StopAsyncIteration
+            await self._pull()
+        return self._pending.popleft()
+
+    async def _pull(self) -> None:
+        try:
+            chunks = await self._open()  # a failure to open is counted by the call's tracking
+        except BaseException:
+            await self.aclose()
+            raise
+        decoder = self._decoder
+        try:
+            try:
+                with translate_errors(self._spec.url, response_started=True):
+                    chunk = await anext(chunks, None)
+            except APIConnectionError as exc:
+                raise decoder.interrupted(exc) from exc
+            if chunk is None:
+                self._pending.extend(decoder.close())
+                await self._finish()
+            else:
+                self._pending.extend(decoder.feed(chunk))
+                if decoder.done:
+                    await self._drain(chunks)
+                    await self._finish()
+        except ChutesError:
+            self._client._usage.record_failure(self._spec.target.base_url)
+            await self.aclose()
+            raise
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _drain(self, chunks: AsyncIterator[bytes]) -> None:
+        """Read what follows the end marker (bounded) so the connection can be reused."""
+        budget = DRAIN_LIMIT
+        try:
+            with translate_errors(self._spec.url, response_started=True):
+                async for extra in chunks:
+                    budget -= len(extra)
+                    if budget <= 0:
+                        break
+        except APIConnectionError:
+            return  # everything the caller needs has arrived; the connection is just not reused
+
+    async def _finish(self) -> None:
+        self._client._count_tokens(self._spec.target, self._decoder.usage)
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the response; safe to call more than once."""
+        self._finished = True
+        if self._raw is not None:
+            await self._raw.aclose()
+
+
+S = TypeVar("S", bound=_AsyncStream[Any, Any])
+
+
+class AsyncEventStream(_AsyncStream[ServerSentEvent, EventDecoder]):
+    """Server-sent events from a cord, as an async iterator and an async context manager.
+
+    Attributes:
+        response: the response's status and headers (``invocation_id``, ``quota``) once open.
+
+    Raises:
+        StreamError: while iterating, when the chute writes its raw ``{"error": ...}`` line.
+        APIConnectionError: while iterating, when the connection drops or times out.
+    """
+
+
+class AsyncChatCompletionStream(_AsyncStream[ChatCompletionChunk, ChatChunkDecoder]):
+    """A streamed chat completion: ``async for`` chunks, or :meth:`iter_text` / :meth:`collect`.
+
+    Attributes:
+        response: the response's status and headers (``invocation_id``, ``quota``).
+
+    Raises:
+        StreamError: while iterating, with the server's message and ``partial_text``, when the
+            chute reports an error in the stream or the stream is cut before its end.
+    """
+
+    @property
+    def usage(self) -> Usage | None:
+        """The last usage the server reported so far (streams ask for it by default)."""
+        return self._decoder.usage
+
+    async def iter_text(self) -> AsyncIterator[str]:
+        """Only the text pieces of the first choice (usage-only chunks are skipped)."""
+        text_of = self._decoder.text_of
+        async for chunk in self:
+            piece = text_of(chunk)
+            if piece:
+                yield piece
+
+    async def collect(self) -> ChatCompletion:
+        """Read the rest of the stream and assemble the whole :class:`ChatCompletion`."""
+        async for _ in self:
+            continue
+        return self._decoder.collect()
+
+
+class AsyncCompletionStream(_AsyncStream[Completion, CompletionChunkDecoder]):
+    """A streamed text completion: ``async for`` chunks, or :meth:`iter_text` / :meth:`collect`.
+
+    Attributes:
+        response: the response's status and headers (``invocation_id``, ``quota``).
+
+    Raises:
+        StreamError: while iterating, with the server's message and ``partial_text``.
+    """
+
+    @property
+    def usage(self) -> Usage | None:
+        """The last usage the server reported so far."""
+        return self._decoder.usage
+
+    async def iter_text(self) -> AsyncIterator[str]:
+        """Only the text pieces of the first choice."""
+        text_of = self._decoder.text_of
+        async for chunk in self:
+            piece = text_of(chunk)
+            if piece:
+                yield piece
+
+    async def collect(self) -> Completion:
+        """Read the rest of the stream and assemble the whole :class:`Completion`."""
+        async for _ in self:
+            continue
+        return self._decoder.collect()

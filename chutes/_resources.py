@@ -1,0 +1,442 @@
+"""The OpenAI-compatible helpers of a blocking chute handle.
+
+``chutes._async_resources`` mirrors this file line for line. The bodies are built in the
+core (``_core.openai``); here only the call and the decoding are wired together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from ._core.config import NOT_GIVEN, NotGiven, TimeoutTypes
+from ._core.decoding import decode_body
+from ._core.models import ChatCompletion, Completion, EmbeddingsResponse, ModelList
+from ._core.openai import (
+    CHAT_PATH,
+    COMPLETIONS_PATH,
+    EMBEDDINGS_PATH,
+    IMAGES_PATH,
+    MODELS_PATH,
+    make_body,
+)
+from ._core.requests import RequestSpec
+from ._core.streaming import ChatChunkDecoder, CompletionChunkDecoder
+from ._images import ImagesResponse, images_from_response
+from ._response import Response
+from ._streams import ChatCompletionStream, CompletionStream
+
+if TYPE_CHECKING:
+    from ._client import Chute
+
+__all__ = ["Chat", "ChatCompletions", "Completions", "Embeddings", "Images", "Models"]
+
+
+class _Resource:
+    __slots__ = ("_chute",)
+
+    def __init__(self, chute: Chute) -> None:
+        self._chute = chute
+
+    def _post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        extra_headers: Mapping[str, str] | None,
+        timeout: TimeoutTypes | NotGiven,
+        max_retries: int | NotGiven,
+    ) -> RequestSpec:
+        chute = self._chute
+        return chute._client._spec(
+            chute.target,
+            "POST",
+            path,
+            json=body,
+            content=None,
+            headers=extra_headers,
+            params=None,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def _decoded(self, spec: RequestSpec, cls: type[Any]) -> Any:
+        chute = self._chute
+
+        def decode(response: Response) -> Any:
+            result = decode_body(response.content, response.headers.get("content-type"), cls)
+            chute._client._count_tokens(chute.target, getattr(result, "usage", None))
+            return result
+
+        return chute._call(spec, decode)
+
+
+class ChatCompletions(_Resource):
+    """``POST /v1/chat/completions`` on a chute (or the ``llm`` gateway)."""
+
+    @overload
+    def create(
+        self,
+        *,
+        messages: Iterable[Mapping[str, Any]],
+        model: str | NotGiven = ...,
+        max_tokens: int | NotGiven | None = ...,
+        temperature: float | NotGiven | None = ...,
+        top_p: float | NotGiven | None = ...,
+        n: int | NotGiven | None = ...,
+        stop: str | list[str] | NotGiven | None = ...,
+        seed: int | NotGiven | None = ...,
+        tools: Iterable[Mapping[str, Any]] | NotGiven = ...,
+        tool_choice: str | Mapping[str, Any] | NotGiven = ...,
+        response_format: Mapping[str, Any] | NotGiven = ...,
+        frequency_penalty: float | NotGiven | None = ...,
+        presence_penalty: float | NotGiven | None = ...,
+        logprobs: bool | NotGiven | None = ...,
+        top_logprobs: int | NotGiven | None = ...,
+        user: str | NotGiven = ...,
+        stream: Literal[False] = ...,
+        stream_options: Mapping[str, Any] | NotGiven | None = ...,
+        path: str = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: TimeoutTypes | NotGiven = ...,
+        max_retries: int | NotGiven = ...,
+        **extra_body: Any,
+    ) -> ChatCompletion: ...
+
+    @overload
+    def create(
+        self,
+        *,
+        messages: Iterable[Mapping[str, Any]],
+        model: str | NotGiven = ...,
+        max_tokens: int | NotGiven | None = ...,
+        temperature: float | NotGiven | None = ...,
+        top_p: float | NotGiven | None = ...,
+        n: int | NotGiven | None = ...,
+        stop: str | list[str] | NotGiven | None = ...,
+        seed: int | NotGiven | None = ...,
+        tools: Iterable[Mapping[str, Any]] | NotGiven = ...,
+        tool_choice: str | Mapping[str, Any] | NotGiven = ...,
+        response_format: Mapping[str, Any] | NotGiven = ...,
+        frequency_penalty: float | NotGiven | None = ...,
+        presence_penalty: float | NotGiven | None = ...,
+        logprobs: bool | NotGiven | None = ...,
+        top_logprobs: int | NotGiven | None = ...,
+        user: str | NotGiven = ...,
+        stream: Literal[True],
+        stream_options: Mapping[str, Any] | NotGiven | None = ...,
+        path: str = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: TimeoutTypes | NotGiven = ...,
+        max_retries: int | NotGiven = ...,
+        **extra_body: Any,
+    ) -> ChatCompletionStream: ...
+
+    def create(
+        self,
+        *,
+        messages: Iterable[Mapping[str, Any]],
+        model: str | NotGiven = NOT_GIVEN,
+        max_tokens: int | NotGiven | None = NOT_GIVEN,
+        temperature: float | NotGiven | None = NOT_GIVEN,
+        top_p: float | NotGiven | None = NOT_GIVEN,
+        n: int | NotGiven | None = NOT_GIVEN,
+        stop: str | list[str] | NotGiven | None = NOT_GIVEN,
+        seed: int | NotGiven | None = NOT_GIVEN,
+        tools: Iterable[Mapping[str, Any]] | NotGiven = NOT_GIVEN,
+        tool_choice: str | Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        response_format: Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        frequency_penalty: float | NotGiven | None = NOT_GIVEN,
+        presence_penalty: float | NotGiven | None = NOT_GIVEN,
+        logprobs: bool | NotGiven | None = NOT_GIVEN,
+        top_logprobs: int | NotGiven | None = NOT_GIVEN,
+        user: str | NotGiven = NOT_GIVEN,
+        stream: bool = False,
+        stream_options: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        path: str = CHAT_PATH,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        **extra_body: Any,
+    ) -> ChatCompletion | ChatCompletionStream:
+        """Create a chat completion, or stream one with ``stream=True``.
+
+        Named parameters are OpenAI's; any other keyword (vLLM's ``top_k``, ``min_p``, ...)
+        goes into the JSON body as is. A streamed call asks for usage
+        (``stream_options={"include_usage": True}``) unless ``stream_options`` is given.
+
+        Returns:
+            A :class:`ChatCompletion`, or a :class:`ChatCompletionStream` (a context manager)
+            when ``stream=True``.
+
+        Raises:
+            ConfigurationError: for invalid arguments, before any traffic.
+            APIStatusError: when the chute answers an error status.
+            DecodeError: when a success body is not a chat completion.
+        """
+        named = {
+            "model": model,
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "n": n,
+            "stop": stop,
+            "seed": seed,
+            "tools": tools if isinstance(tools, NotGiven) else list(tools),
+            "tool_choice": tool_choice,
+            "response_format": response_format,
+            "frequency_penalty": frequency_penalty,
+            "presence_penalty": presence_penalty,
+            "logprobs": logprobs,
+            "top_logprobs": top_logprobs,
+            "user": user,
+        }
+        body = make_body(named, extra_body, stream=stream, stream_options=stream_options)
+        spec = self._post(path, body, extra_headers, timeout, max_retries)
+        if stream:
+            opened = ChatCompletionStream(self._chute._client, spec, ChatChunkDecoder())
+            return opened.__enter__()
+        result: ChatCompletion = self._decoded(spec, ChatCompletion)
+        return result
+
+
+class Chat:
+    """The ``chat`` namespace: ``chat.completions.create(...)``."""
+
+    __slots__ = ("completions",)
+
+    def __init__(self, chute: Chute) -> None:
+        self.completions = ChatCompletions(chute)
+
+
+class Completions(_Resource):
+    """``POST /v1/completions`` (text completions) on a chute or the gateway."""
+
+    @overload
+    def create(
+        self,
+        *,
+        prompt: str | list[str],
+        model: str | NotGiven = ...,
+        max_tokens: int | NotGiven | None = ...,
+        temperature: float | NotGiven | None = ...,
+        top_p: float | NotGiven | None = ...,
+        n: int | NotGiven | None = ...,
+        stop: str | list[str] | NotGiven | None = ...,
+        seed: int | NotGiven | None = ...,
+        echo: bool | NotGiven | None = ...,
+        logprobs: int | NotGiven | None = ...,
+        user: str | NotGiven = ...,
+        stream: Literal[False] = ...,
+        stream_options: Mapping[str, Any] | NotGiven | None = ...,
+        path: str = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: TimeoutTypes | NotGiven = ...,
+        max_retries: int | NotGiven = ...,
+        **extra_body: Any,
+    ) -> Completion: ...
+
+    @overload
+    def create(
+        self,
+        *,
+        prompt: str | list[str],
+        model: str | NotGiven = ...,
+        max_tokens: int | NotGiven | None = ...,
+        temperature: float | NotGiven | None = ...,
+        top_p: float | NotGiven | None = ...,
+        n: int | NotGiven | None = ...,
+        stop: str | list[str] | NotGiven | None = ...,
+        seed: int | NotGiven | None = ...,
+        echo: bool | NotGiven | None = ...,
+        logprobs: int | NotGiven | None = ...,
+        user: str | NotGiven = ...,
+        stream: Literal[True],
+        stream_options: Mapping[str, Any] | NotGiven | None = ...,
+        path: str = ...,
+        extra_headers: Mapping[str, str] | None = ...,
+        timeout: TimeoutTypes | NotGiven = ...,
+        max_retries: int | NotGiven = ...,
+        **extra_body: Any,
+    ) -> CompletionStream: ...
+
+    def create(
+        self,
+        *,
+        prompt: str | list[str],
+        model: str | NotGiven = NOT_GIVEN,
+        max_tokens: int | NotGiven | None = NOT_GIVEN,
+        temperature: float | NotGiven | None = NOT_GIVEN,
+        top_p: float | NotGiven | None = NOT_GIVEN,
+        n: int | NotGiven | None = NOT_GIVEN,
+        stop: str | list[str] | NotGiven | None = NOT_GIVEN,
+        seed: int | NotGiven | None = NOT_GIVEN,
+        echo: bool | NotGiven | None = NOT_GIVEN,
+        logprobs: int | NotGiven | None = NOT_GIVEN,
+        user: str | NotGiven = NOT_GIVEN,
+        stream: bool = False,
+        stream_options: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
+        path: str = COMPLETIONS_PATH,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        **extra_body: Any,
+    ) -> Completion | CompletionStream:
+        """Create a text completion, or stream one with ``stream=True``.
+
+        Returns:
+            A :class:`Completion`, or a :class:`CompletionStream` when ``stream=True``.
+
+        Raises:
+            ConfigurationError: for invalid arguments, before any traffic.
+            APIStatusError: when the chute answers an error status.
+            DecodeError: when a success body is not a completion.
+        """
+        named = {
+            "model": model,
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "n": n,
+            "stop": stop,
+            "seed": seed,
+            "echo": echo,
+            "logprobs": logprobs,
+            "user": user,
+        }
+        body = make_body(named, extra_body, stream=stream, stream_options=stream_options)
+        spec = self._post(path, body, extra_headers, timeout, max_retries)
+        if stream:
+            opened = CompletionStream(self._chute._client, spec, CompletionChunkDecoder())
+            return opened.__enter__()
+        result: Completion = self._decoded(spec, Completion)
+        return result
+
+
+class Embeddings(_Resource):
+    """``POST /v1/embeddings`` on an embedding chute."""
+
+    def create(
+        self,
+        *,
+        input: str | list[str] | list[int] | list[list[int]],
+        model: str | NotGiven = NOT_GIVEN,
+        encoding_format: Literal["float", "base64"] | NotGiven = NOT_GIVEN,
+        dimensions: int | NotGiven = NOT_GIVEN,
+        user: str | NotGiven = NOT_GIVEN,
+        path: str = EMBEDDINGS_PATH,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        **extra_body: Any,
+    ) -> EmbeddingsResponse:
+        """Embed ``input``; each vector is in ``.data[i].embedding``.
+
+        Raises:
+            ConfigurationError: for invalid arguments, before any traffic.
+            APIStatusError: when the chute answers an error status.
+            DecodeError: when a success body is not an embeddings response.
+        """
+        named = {
+            "model": model,
+            "input": input,
+            "encoding_format": encoding_format,
+            "dimensions": dimensions,
+            "user": user,
+        }
+        spec = self._post(path, make_body(named, extra_body), extra_headers, timeout, max_retries)
+        result: EmbeddingsResponse = self._decoded(spec, EmbeddingsResponse)
+        return result
+
+
+class Images(_Resource):
+    """Image generation: OpenAI's ``/v1/images/generations`` or a diffusion cord."""
+
+    def generate(
+        self,
+        *,
+        prompt: str,
+        model: str | NotGiven = NOT_GIVEN,
+        n: int | NotGiven = NOT_GIVEN,
+        size: str | NotGiven = NOT_GIVEN,
+        response_format: Literal["b64_json", "url"] | NotGiven = NOT_GIVEN,
+        width: int | NotGiven = NOT_GIVEN,
+        height: int | NotGiven = NOT_GIVEN,
+        num_inference_steps: int | NotGiven = NOT_GIVEN,
+        guidance_scale: float | NotGiven = NOT_GIVEN,
+        seed: int | NotGiven | None = NOT_GIVEN,
+        negative_prompt: str | NotGiven = NOT_GIVEN,
+        path: str = IMAGES_PATH,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        **extra_body: Any,
+    ) -> ImagesResponse:
+        """Generate images; the same :class:`ImagesResponse` for base64, URL or raw bytes.
+
+        With ``path="/generate"`` (the diffusion template) the body is flat (``prompt``,
+        ``width``, ``height``, ``num_inference_steps``, ``guidance_scale``, ``seed``,
+        ``negative_prompt``) and the cord answers raw ``image/*`` bytes.
+
+        Raises:
+            ConfigurationError: for invalid arguments, before any traffic.
+            APIStatusError: when the chute answers an error status.
+            DecodeError: when a success body is neither image bytes nor an images response.
+        """
+        named = {
+            "prompt": prompt,
+            "model": model,
+            "n": n,
+            "size": size,
+            "response_format": response_format,
+            "width": width,
+            "height": height,
+            "num_inference_steps": num_inference_steps,
+            "guidance_scale": guidance_scale,
+            "seed": seed,
+            "negative_prompt": negative_prompt,
+        }
+        chute = self._chute
+        spec = self._post(path, make_body(named, extra_body), extra_headers, timeout, max_retries)
+        fetch = chute._fetcher()
+
+        def decode(response: Response) -> ImagesResponse:
+            return images_from_response(
+                response.content, response.headers.get("content-type"), fetch=fetch
+            )
+
+        return chute._call(spec, decode)
+
+
+class Models(_Resource):
+    """``GET /v1/models``."""
+
+    def list(
+        self,
+        *,
+        path: str = MODELS_PATH,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> ModelList:
+        """The models served; gateway extras (``chute_id``, ``pricing``, ...) are in ``.raw``.
+
+        Raises:
+            APIStatusError: when the chute answers an error status.
+            DecodeError: when a success body is not a model list.
+        """
+        chute = self._chute
+        spec = chute._client._spec(
+            chute.target,
+            "GET",
+            path,
+            json=NOT_GIVEN,
+            content=None,
+            headers=extra_headers,
+            params=None,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        result: ModelList = self._decoded(spec, ModelList)
+        return result

@@ -1,0 +1,224 @@
+"""The blocking streams: server-sent events, and chat / text completion chunks.
+
+``chutes._async_streams`` mirrors this file line for line.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import httpx
+
+from ._core.errors import APIConnectionError, ChutesError
+from ._core.models import ChatCompletion, ChatCompletionChunk, Completion, Usage
+from ._core.requests import RequestSpec
+from ._core.sse import ServerSentEvent
+from ._core.streaming import (
+    DRAIN_LIMIT,
+    ChatChunkDecoder,
+    CompletionChunkDecoder,
+    EventDecoder,
+    StreamDecoder,
+    is_event_stream,
+    not_event_stream_error,
+)
+from ._httpx import translate_errors
+from ._response import Response
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+__all__ = ["ChatCompletionStream", "CompletionStream", "EventStream"]
+
+T = TypeVar("T")
+D = TypeVar("D", bound=StreamDecoder[Any])
+
+
+class _Stream(Generic[T, D]):
+    """What every stream shares: open once, iterate chunks through a core decoder, and
+    always close the response (on exhaustion, error, ``break`` inside ``with``, or close()).
+    """
+
+    def __init__(self, client: Client, spec: RequestSpec, decoder: D) -> None:
+        self._client = client
+        self._spec = spec
+        self._decoder = decoder
+        self._raw: httpx.Response | None = None
+        self._chunks: Iterator[bytes] | None = None
+        self._pending: deque[T] = deque()
+        self._finished = False
+        self.response: Response | None = None
+
+    def _open(self) -> Iterator[bytes]:
+        if self._chunks is not None:
+            return self._chunks
+        if self._finished:
+            raise RuntimeError("this stream is closed")
+        client, spec = self._client, self._spec
+        with client._track(spec) as record:
+            raw, response = client._send(spec, record, stream=True)
+            self._raw, self.response = raw, response
+            content_type = response.headers.get("content-type")
+            if not is_event_stream(content_type):
+                try:
+                    with translate_errors(spec.url, response_started=True):
+                        body = raw.read()
+                finally:
+                    raw.close()
+                raise not_event_stream_error(content_type, body)
+        self._chunks = raw.iter_bytes()
+        return self._chunks
+
+    def __enter__(self: S) -> S:
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __iter__(self: S) -> S:
+        return self
+
+    def __next__(self) -> T:
+        while not self._pending:
+            if self._finished:
+                raise StopIteration
+            self._pull()
+        return self._pending.popleft()
+
+    def _pull(self) -> None:
+        try:
+            chunks = self._open()  # a failure to open is counted by the call's tracking
+        except BaseException:
+            self.close()
+            raise
+        decoder = self._decoder
+        try:
+            try:
+                with translate_errors(self._spec.url, response_started=True):
+                    chunk = next(chunks, None)
+            except APIConnectionError as exc:
+                raise decoder.interrupted(exc) from exc
+            if chunk is None:
+                self._pending.extend(decoder.close())
+                self._finish()
+            else:
+                self._pending.extend(decoder.feed(chunk))
+                if decoder.done:
+                    self._drain(chunks)
+                    self._finish()
+        except ChutesError:
+            self._client._usage.record_failure(self._spec.target.base_url)
+            self.close()
+            raise
+        except BaseException:
+            self.close()
+            raise
+
+    def _drain(self, chunks: Iterator[bytes]) -> None:
+        """Read what follows the end marker (bounded) so the connection can be reused."""
+        budget = DRAIN_LIMIT
+        try:
+            with translate_errors(self._spec.url, response_started=True):
+                for extra in chunks:
+                    budget -= len(extra)
+                    if budget <= 0:
+                        break
+        except APIConnectionError:
+            return  # everything the caller needs has arrived; the connection is just not reused
+
+    def _finish(self) -> None:
+        self._client._count_tokens(self._spec.target, self._decoder.usage)
+        self.close()
+
+    def close(self) -> None:
+        """Close the response; safe to call more than once."""
+        self._finished = True
+        if self._raw is not None:
+            self._raw.close()
+
+
+S = TypeVar("S", bound=_Stream[Any, Any])
+
+
+class EventStream(_Stream[ServerSentEvent, EventDecoder]):
+    """Server-sent events from a cord, as an iterator and a context manager.
+
+    Attributes:
+        response: the response's status and headers (``invocation_id``, ``quota``) once open.
+
+    Raises:
+        StreamError: while iterating, when the chute writes its raw ``{"error": ...}`` line.
+        APIConnectionError: while iterating, when the connection drops or times out.
+    """
+
+
+class ChatCompletionStream(_Stream[ChatCompletionChunk, ChatChunkDecoder]):
+    """A streamed chat completion: iterate chunks, or use :meth:`iter_text` / :meth:`collect`.
+
+    Attributes:
+        response: the response's status and headers (``invocation_id``, ``quota``).
+
+    Raises:
+        StreamError: while iterating, with the server's message and ``partial_text``, when the
+            chute reports an error in the stream or the stream is cut before its end.
+    """
+
+    @property
+    def usage(self) -> Usage | None:
+        """The last usage the server reported so far (streams ask for it by default)."""
+        return self._decoder.usage
+
+    def iter_text(self) -> Iterator[str]:
+        """Only the text pieces of the first choice (usage-only chunks are skipped)."""
+        text_of = self._decoder.text_of
+        for chunk in self:
+            piece = text_of(chunk)
+            if piece:
+                yield piece
+
+    def collect(self) -> ChatCompletion:
+        """Read the rest of the stream and assemble the whole :class:`ChatCompletion`."""
+        deque(self, maxlen=0)
+        return self._decoder.collect()
+
+
+class CompletionStream(_Stream[Completion, CompletionChunkDecoder]):
+    """A streamed text completion: iterate chunks, or use :meth:`iter_text` / :meth:`collect`.
+
+    Attributes:
+        response: the response's status and headers (``invocation_id``, ``quota``).
+
+    Raises:
+        StreamError: while iterating, with the server's message and ``partial_text``.
+    """
+
+    @property
+    def usage(self) -> Usage | None:
+        """The last usage the server reported so far."""
+        return self._decoder.usage
+
+    def iter_text(self) -> Iterator[str]:
+        """Only the text pieces of the first choice."""
+        text_of = self._decoder.text_of
+        for chunk in self:
+            piece = text_of(chunk)
+            if piece:
+                yield piece
+
+    def collect(self) -> Completion:
+        """Read the rest of the stream and assemble the whole :class:`Completion`."""
+        deque(self, maxlen=0)
+        return self._decoder.collect()
