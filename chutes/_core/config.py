@@ -148,11 +148,11 @@ def check_header(name: str, value: str, *, secret: bool = False) -> None:
     Raises:
         ConfigurationError: naming the header (never echoing a secret value).
     """
-    if not isinstance(name, str) or not _HEADER_NAME.match(name):
+    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
         raise ConfigurationError(f"invalid HTTP header name {name!r}")
     if not isinstance(value, str):
         raise ConfigurationError(f"the value of header {name!r} must be a str")
-    if not _HEADER_VALUE.match(value):
+    if not _HEADER_VALUE.fullmatch(value):
         shown = "" if secret else f" {value!r}"
         raise ConfigurationError(
             f"the value of header {name!r}{shown} holds characters not allowed in an HTTP header "
@@ -160,6 +160,7 @@ def check_header(name: str, value: str, *, secret: bool = False) -> None:
         )
 
 
+_KEY: Final = re.compile(r"[\x21-\x7e]+")
 _AUTH_HEADERS: Final = {"authorization": "Authorization", "x-api-key": "X-API-Key"}
 _LOG_LEVELS: Final = frozenset({"debug", "info", "warning", "error"})
 
@@ -285,10 +286,14 @@ def make_config(
         raise ConfigurationError(
             f"auth_header must be 'authorization' or 'x-api-key', got {auth_header!r}"
         )
-    # Checked through the header it will travel in, so a CR/LF key can never split a header.
-    check_header(header, f"Bearer {key}" if header == "Authorization" else key, secret=True)
+    # A key is one token of visible ASCII: whitespace, CR/LF or non-ASCII could split the
+    # header or never authenticate. The message never echoes the key.
+    if not _KEY.fullmatch(key):
+        raise ConfigurationError(
+            "the API key holds whitespace, control characters or non-ASCII characters"
+        )
     url = api_url if api_url is not None else env.get(ENV_API_URL) or DEFAULT_API_URL
-    if not isinstance(domain, str) or not _DOMAIN.match(domain):
+    if not isinstance(domain, str) or not _DOMAIN.fullmatch(domain):
         raise ConfigurationError(f"domain must be a DNS name such as 'chutes.ai', got {domain!r}")
     level = (env.get(ENV_LOG) or "").strip().lower() or None
     if level is not None and level not in _LOG_LEVELS:

@@ -142,7 +142,7 @@ def build_request(
     Raises:
         ConfigurationError: for any invalid argument, before anything is sent.
     """
-    if not isinstance(method, str) or not _METHOD.match(method):
+    if not isinstance(method, str) or not _METHOD.fullmatch(method):
         raise ConfigurationError(f"invalid HTTP method {method!r}")
     url = target.join(path)
     if params:

@@ -63,12 +63,13 @@ Item = ServerSentEvent | RawLine
 class SSEParser:
     """Turns response bytes into :class:`ServerSentEvent` and :class:`RawLine` items."""
 
-    __slots__ = ("_data", "_decoder", "_event", "_id", "_parts", "_retry", "_started")
+    __slots__ = ("_after_cr", "_data", "_decoder", "_event", "_id", "_parts", "_retry", "_started")
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._parts: list[str] = []  # the unfinished line, in pieces (no quadratic joins)
         self._started = False
+        self._after_cr = False
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
@@ -82,20 +83,22 @@ class SSEParser:
                 return []
             self._started = True
             text = text.removeprefix("\ufeff")
+        if self._after_cr:
+            # The previous chunk ended with CR: an LF starting this one belongs to that CRLF.
+            self._after_cr = False
+            if text[:1] == "\n":
+                text = text[1:]
         if "\n" not in text and "\r" not in text:
             if text:
                 self._parts.append(text)
             return []
         self._parts.append(text)
         buffer = "".join(self._parts)
-        # A CR at the very end may be the first half of a CRLF split across chunks.
-        held = ""
-        if buffer.endswith("\r"):
-            buffer, held = buffer[:-1], "\r"
+        self._after_cr = buffer.endswith("\r")
         if "\r" in buffer:
             buffer = buffer.replace("\r\n", "\n").replace("\r", "\n")
         lines = buffer.split("\n")
-        rest = lines.pop() + held
+        rest = lines.pop()
         self._parts = [rest] if rest else []
         items: list[Item] = []
         for line in lines:

@@ -65,7 +65,7 @@ def _check_name(name: object) -> str:
             "for a subdomain slug use chute(slug=...)"
         )
     for segment in [username, *chute.split("/")]:
-        if not segment or not _NAME_PART.match(segment) or segment in (".", ".."):
+        if not segment or not _NAME_PART.fullmatch(segment) or segment in (".", ".."):
             raise ConfigurationError(
                 f"invalid chute name {name!r}: each part may hold only ASCII letters, digits, "
                 "'_', '.' and '-' (no spaces, '@', '#', empty or '..' segments)"
@@ -109,14 +109,14 @@ def resolve_target(
             raise ConfigurationError(f"chute name {name!r} has no letters or digits to make a slug")
         return _subdomain(label, domain)
     if slug is not None:
-        if not isinstance(slug, str) or not _LABEL.match(slug):
+        if not isinstance(slug, str) or not _LABEL.fullmatch(slug):
             raise ConfigurationError(
                 f"invalid slug {slug!r}: a slug is one DNS label of lower-case letters, digits "
                 "and inner '-', at most 63 characters"
             )
         return _subdomain(slug, domain)
     if id is not None:
-        if not isinstance(id, str) or not _UUID.match(id):
+        if not isinstance(id, str) or not _UUID.fullmatch(id):
             raise ConfigurationError(f"invalid chute id {id!r}: chute ids are UUIDs")
         return _from_base(f"{api_url}/chutes/{id.lower()}")
     assert url is not None
@@ -142,7 +142,7 @@ def _check_host(host: str, what: str, original: str) -> str:
             raise ConfigurationError(f"{what} {original!r} has an invalid IPv6 host") from None
         return host
     labels = host.split(".")
-    if not host or len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+    if not host or len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         raise ConfigurationError(f"{what} {original!r} has an invalid host name")
     return host
 
@@ -162,7 +162,11 @@ def normalize_base_url(value: object, *, what: str) -> str:
         raise ConfigurationError(
             f"{what} {value!r} holds spaces, control characters, backslashes or non-ASCII"
         )
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        port_number = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(f"{what} {value!r} is not a valid URL: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not value.lower().startswith(f"{scheme}://"):
         raise ConfigurationError(f"{what} {value!r} must be an absolute http:// or https:// URL")
@@ -171,12 +175,12 @@ def normalize_base_url(value: object, *, what: str) -> str:
     if parts.query or parts.fragment or "?" in value or "#" in value:
         raise ConfigurationError(f"{what} {value!r} must not hold a query or fragment")
     netloc = parts.netloc.lower()
-    host, port = netloc, ""
-    if not netloc.endswith("]") and ":" in netloc:
-        host, _, port = netloc.rpartition(":")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigurationError(f"{what} {value!r} has an invalid port")
-        port = f":{int(port)}"
+    host = netloc.rpartition(":")[0] if port_number is not None or netloc.endswith(":") else netloc
+    if netloc.endswith("]"):
+        host = netloc
+    if port_number is not None and not 0 < port_number < 65536:
+        raise ConfigurationError(f"{what} {value!r} has an invalid port")
+    port = f":{port_number}" if port_number is not None else ""
     _check_host(host, what, value)
     path = parts.path.rstrip("/")
     if path:
@@ -192,7 +196,7 @@ def _check_path(path: str, *, what: str) -> None:
         )
     if "?" in path or "#" in path:
         raise ConfigurationError(f"{what} must not hold '?' or '#'; pass query values as params=")
-    if not _PATH_CHARS.match(path) or _BAD_PERCENT.search(path):
+    if not _PATH_CHARS.fullmatch(path) or _BAD_PERCENT.search(path):
         raise ConfigurationError(f"{what} holds characters that are not valid in a URL path")
     for segment in path.split("/"):
         if unquote(segment) in (".", ".."):

@@ -8,6 +8,7 @@ a few additions, never across an await.
 from __future__ import annotations
 
 import threading
+from types import MappingProxyType
 from collections.abc import Mapping
 
 import attrs
@@ -97,4 +98,4 @@ class UsageTracker:
             per = {k: ChuteUsage(*v) for k, v in self._by_chute.items()}
             quota = self._quota
         totals = {f: sum(getattr(u, f) for u in per.values()) for f in _FIELDS}
-        return UsageSnapshot(**totals, by_chute=per, quota=quota)
+        return UsageSnapshot(**totals, by_chute=MappingProxyType(per), quota=quota)
