@@ -8,8 +8,8 @@ a few additions, never across an await.
 from __future__ import annotations
 
 import threading
-from types import MappingProxyType
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import attrs
 
