@@ -56,6 +56,7 @@ from ._core.models import (
     ToolCall,
     Usage,
 )
+from ._core.ratelimit import RateLimit
 from ._core.sse import ServerSentEvent
 from ._core.targets import slugify
 from ._core.usage import ChuteUsage, UsageSnapshot
@@ -122,6 +123,7 @@ __all__ = [
     "PermissionDeniedError",
     "PromptTokensDetails",
     "Quota",
+    "RateLimit",
     "RateLimitError",
     "Response",
     "RetryPolicy",

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -16,21 +18,24 @@ import httpx
 
 from ._async_resources import AsyncChat, AsyncCompletions, AsyncEmbeddings, AsyncImages, AsyncModels
 from ._async_streams import AsyncEventStream
-from ._base import BaseChute, BaseClient, CallRecord, llm_target
+from ._base import BaseChute, BaseClient, CallRecord, PoolState, llm_target, make_limiter
 from ._core import retry
 from ._core.config import (
     DEFAULT_DOMAIN,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     NOT_GIVEN,
+    ClientConfig,
     NotGiven,
     RetryPolicy,
     TimeoutTypes,
 )
 from ._core.errors import APIConnectionError, ConfigurationError
+from ._core.ratelimit import RateLimit
 from ._core.requests import ParamsTypes, RequestSpec, build_download
 from ._core.streaming import EventDecoder
 from ._core.targets import Target
+from ._core.usage import UsageTracker
 from ._httpx import build_request, translate_errors, wrap_response
 from ._response import Response
 
@@ -42,18 +47,37 @@ T = TypeVar("T")
 _sleep = asyncio.sleep
 
 
-@attrs.define(slots=True)
-class _Pool:
+@attrs.define(slots=True, eq=False, kw_only=True)
+class _Pool(PoolState):
     """The connection pool shared by a client and its ``with_options`` copies."""
 
     http: httpx.AsyncClient
-    owned: bool
-    closed: bool = False
+    loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
 
     def check_open(self) -> httpx.AsyncClient:
         if self.closed:
             raise RuntimeError("this chutes.AsyncClient is closed; create a new one")
+        if self.forked() and self.owned:
+            # The parent's sockets were copied into this child: never write to them.
+            self.http = _new_http()
+            self.pid = os.getpid()
+            self.loop = None
+        running = asyncio.get_running_loop()
+        bound = self.loop() if self.loop is not None else None
+        if bound is None:
+            self.loop = weakref.ref(running)
+        elif bound is not running:
+            # An httpx pool's connections belong to the loop that opened them.
+            raise RuntimeError(
+                "this chutes.AsyncClient was first used in another event loop; its "
+                "connections cannot be shared across loops. Create one AsyncClient per loop "
+                "(for example in your app's lifespan)."
+            )
         return self.http
+
+
+def _new_http() -> httpx.AsyncClient:
+    return httpx.AsyncClient(follow_redirects=False)
 
 
 class AsyncClient(BaseClient):
@@ -69,6 +93,12 @@ class AsyncClient(BaseClient):
         retry_policy: what is retried and the backoff.
         default_headers: extra headers sent on every request.
         http_client: an ``httpx.AsyncClient`` to use; it is never closed by this client.
+        rate_limit: requests per minute (or a :class:`chutes.RateLimit`) for every task
+            using this client and its ``with_options`` copies; off by default.
+
+    A client can be pickled (its configuration, the key included) to send it to worker
+    processes; the copy opens a fresh pool. A client is bound to the event loop it is first
+    used in; using it from another loop raises ``RuntimeError``.
 
     Raises:
         ConfigurationError: when no key is found or an argument is invalid.
@@ -86,6 +116,7 @@ class AsyncClient(BaseClient):
         retry_policy: RetryPolicy | None = None,
         default_headers: Mapping[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
+        rate_limit: float | RateLimit | None = None,
     ) -> None:
         self._setup(
             api_key,
@@ -96,15 +127,29 @@ class AsyncClient(BaseClient):
             max_retries=max_retries,
             retry_policy=retry_policy,
             default_headers=default_headers,
+            rate_limit=rate_limit,
         )
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
             raise ConfigurationError(
                 "http_client must be an httpx.AsyncClient (Client takes httpx.Client)"
             )
-        owned = http_client is None
         self._pool = _Pool(
-            http=http_client or httpx.AsyncClient(follow_redirects=False), owned=owned
+            http=http_client or _new_http(),
+            owned=http_client is None,
+            limiter=make_limiter(self._config),
         )
+
+    @classmethod
+    def _restore(cls, config: ClientConfig) -> AsyncClient:
+        """Rebuild a pickled client: the same configuration, a fresh pool of its own."""
+        client = object.__new__(cls)
+        client._derive(config)
+        client._usage = UsageTracker()
+        client._pool = _Pool(http=_new_http(), owned=True, limiter=make_limiter(config))
+        return client
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self)._restore, (self._config,))
 
     def with_options(
         self,
@@ -185,9 +230,18 @@ class AsyncClient(BaseClient):
         self, spec: RequestSpec, record: CallRecord, *, stream: bool = False
     ) -> tuple[httpx.Response, Response]:
         """Run the attempt loop: send, let the core decide, then return, sleep or raise."""
-        http = self._pool.check_open()
+        pool = self._pool
+        http = pool.check_open()
         request = build_request(http, spec)
         while True:
+            if pool.limiter is not None:
+                wait = pool.limiter.reserve()
+                if wait > 0:
+                    try:
+                        await _sleep(wait)
+                    except BaseException:
+                        pool.limiter.refund()
+                        raise
             started = time.monotonic()
             raw: httpx.Response | None = None
             try:

@@ -107,6 +107,7 @@ class _AsyncStream(Generic[T, D]):
             raise
         decoder = self._decoder
         try:
+            decoder.flush()
             try:
                 with translate_errors(self._spec.url, response_started=True):
                     chunk = await anext(chunks, None)
@@ -114,10 +115,11 @@ class _AsyncStream(Generic[T, D]):
                 raise decoder.interrupted(exc) from exc
             if chunk is None:
                 self._pending.extend(decoder.close())
-                await self._finish()
+                if not decoder.deferred:
+                    await self._finish()
             else:
                 self._pending.extend(decoder.feed(chunk))
-                if decoder.done:
+                if decoder.done and not decoder.deferred:
                     await self._drain(chunks)
                     await self._finish()
         except ChutesError:

@@ -9,6 +9,7 @@ import os
 import random
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
@@ -25,12 +26,21 @@ from ._core.config import (
 )
 from ._core.errors import APIConnectionError, ChutesError, status_error
 from ._core.models import Quota, Usage
+from ._core.ratelimit import RateLimit, TokenBucket
 from ._core.requests import ParamsTypes, RequestSpec, base_headers, build_request
 from ._core.targets import Target, resolve_target
 from ._core.usage import UsageSnapshot, UsageTracker
 from ._response import Response
 
-__all__ = ["LOGGER", "BaseChute", "BaseClient", "CallRecord", "llm_target"]
+__all__ = [
+    "LOGGER",
+    "BaseChute",
+    "BaseClient",
+    "CallRecord",
+    "PoolState",
+    "llm_target",
+    "make_limiter",
+]
 
 LOGGER: Final = logging.getLogger("chutes")
 _HANDLER_MARK: Final = "_chutes_env_handler"
@@ -56,6 +66,36 @@ class CallRecord:
     quota: Quota | None = None
 
 
+@attrs.define(slots=True, eq=False, kw_only=True)
+class PoolState:
+    """What a client and its ``with_options`` copies share besides the httpx client itself:
+    ownership, the closed flag, the rate limiter, and the process that opened the sockets.
+    """
+
+    owned: bool
+    limiter: TokenBucket | None
+    closed: bool = False
+    pid: int = attrs.field(factory=os.getpid)
+
+    def forked(self) -> bool:
+        """Whether this process is a fork of the one that opened the pool's sockets."""
+        return self.pid != os.getpid()
+
+    def __del__(self) -> None:
+        if self.owned and not self.closed:
+            warnings.warn(
+                "a chutes client was garbage-collected without being closed; use it as a "
+                "context manager or call close() / aclose()",
+                ResourceWarning,
+                stacklevel=2,
+            )
+
+
+def make_limiter(config: ClientConfig) -> TokenBucket | None:
+    """The token bucket for the client's rate limit, if it has one."""
+    return None if config.rate_limit is None else TokenBucket(config.rate_limit)
+
+
 class BaseClient:
     """Settings, target resolution and the decisions both facades execute."""
 
@@ -74,6 +114,7 @@ class BaseClient:
         max_retries: int,
         retry_policy: RetryPolicy | None,
         default_headers: Mapping[str, str] | None,
+        rate_limit: float | RateLimit | None,
     ) -> None:
         self._config = make_config(
             os.environ,
@@ -85,6 +126,7 @@ class BaseClient:
             max_retries=max_retries,
             retry_policy=retry_policy,
             default_headers=default_headers,
+            rate_limit=rate_limit,
         )
         _configure_logging(self._config.log_level)
         self._headers = base_headers(self._config)

@@ -5,6 +5,7 @@ Jupyter's running event loop. ``chutes._async_client`` mirrors this file line fo
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -13,21 +14,24 @@ from typing import Any, TypeVar
 import attrs
 import httpx
 
-from ._base import BaseChute, BaseClient, CallRecord, llm_target
+from ._base import BaseChute, BaseClient, CallRecord, PoolState, llm_target, make_limiter
 from ._core import retry
 from ._core.config import (
     DEFAULT_DOMAIN,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     NOT_GIVEN,
+    ClientConfig,
     NotGiven,
     RetryPolicy,
     TimeoutTypes,
 )
 from ._core.errors import APIConnectionError, ConfigurationError
+from ._core.ratelimit import RateLimit
 from ._core.requests import ParamsTypes, RequestSpec, build_download
 from ._core.streaming import EventDecoder
 from ._core.targets import Target
+from ._core.usage import UsageTracker
 from ._httpx import build_request, translate_errors, wrap_response
 from ._resources import Chat, Completions, Embeddings, Images, Models
 from ._response import Response
@@ -41,18 +45,24 @@ T = TypeVar("T")
 _sleep = time.sleep
 
 
-@attrs.define(slots=True)
-class _Pool:
+@attrs.define(slots=True, eq=False, kw_only=True)
+class _Pool(PoolState):
     """The connection pool shared by a client and its ``with_options`` copies."""
 
     http: httpx.Client
-    owned: bool
-    closed: bool = False
 
     def check_open(self) -> httpx.Client:
         if self.closed:
             raise RuntimeError("this chutes.Client is closed; create a new one")
+        if self.forked() and self.owned:
+            # The parent's sockets were copied into this child: never write to them.
+            self.http = _new_http()
+            self.pid = os.getpid()
         return self.http
+
+
+def _new_http() -> httpx.Client:
+    return httpx.Client(follow_redirects=False)
 
 
 class Client(BaseClient):
@@ -68,6 +78,12 @@ class Client(BaseClient):
         retry_policy: what is retried and the backoff.
         default_headers: extra headers sent on every request.
         http_client: an ``httpx.Client`` to use; it is never closed by this client.
+        rate_limit: requests per minute (or a :class:`chutes.RateLimit`) for every thread
+            using this client and its ``with_options`` copies; off by default.
+
+    A client can be pickled (its configuration, the key included) to send it to worker
+    processes; the copy opens a fresh pool. A client used after ``os.fork()`` opens a fresh
+    pool in the child instead of sharing the parent's sockets.
 
     Raises:
         ConfigurationError: when no key is found or an argument is invalid.
@@ -85,6 +101,7 @@ class Client(BaseClient):
         retry_policy: RetryPolicy | None = None,
         default_headers: Mapping[str, str] | None = None,
         http_client: httpx.Client | None = None,
+        rate_limit: float | RateLimit | None = None,
     ) -> None:
         self._setup(
             api_key,
@@ -95,13 +112,29 @@ class Client(BaseClient):
             max_retries=max_retries,
             retry_policy=retry_policy,
             default_headers=default_headers,
+            rate_limit=rate_limit,
         )
         if http_client is not None and not isinstance(http_client, httpx.Client):
             raise ConfigurationError(
                 "http_client must be an httpx.Client (AsyncClient takes httpx.AsyncClient)"
             )
-        owned = http_client is None
-        self._pool = _Pool(http=http_client or httpx.Client(follow_redirects=False), owned=owned)
+        self._pool = _Pool(
+            http=http_client or _new_http(),
+            owned=http_client is None,
+            limiter=make_limiter(self._config),
+        )
+
+    @classmethod
+    def _restore(cls, config: ClientConfig) -> Client:
+        """Rebuild a pickled client: the same configuration, a fresh pool of its own."""
+        client = object.__new__(cls)
+        client._derive(config)
+        client._usage = UsageTracker()
+        client._pool = _Pool(http=_new_http(), owned=True, limiter=make_limiter(config))
+        return client
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self)._restore, (self._config,))
 
     def with_options(
         self,
@@ -182,9 +215,18 @@ class Client(BaseClient):
         self, spec: RequestSpec, record: CallRecord, *, stream: bool = False
     ) -> tuple[httpx.Response, Response]:
         """Run the attempt loop: send, let the core decide, then return, sleep or raise."""
-        http = self._pool.check_open()
+        pool = self._pool
+        http = pool.check_open()
         request = build_request(http, spec)
         while True:
+            if pool.limiter is not None:
+                wait = pool.limiter.reserve()
+                if wait > 0:
+                    try:
+                        _sleep(wait)
+                    except BaseException:
+                        pool.limiter.refund()
+                        raise
             started = time.monotonic()
             raw: httpx.Response | None = None
             try:

@@ -106,6 +106,7 @@ class _Stream(Generic[T, D]):
             raise
         decoder = self._decoder
         try:
+            decoder.flush()
             try:
                 with translate_errors(self._spec.url, response_started=True):
                     chunk = next(chunks, None)
@@ -113,10 +114,11 @@ class _Stream(Generic[T, D]):
                 raise decoder.interrupted(exc) from exc
             if chunk is None:
                 self._pending.extend(decoder.close())
-                self._finish()
+                if not decoder.deferred:
+                    self._finish()
             else:
                 self._pending.extend(decoder.feed(chunk))
-                if decoder.done:
+                if decoder.done and not decoder.deferred:
                     self._drain(chunks)
                     self._finish()
         except ChutesError:

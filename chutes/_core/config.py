@@ -14,6 +14,7 @@ from typing import Any, Final, Literal
 import attrs
 
 from .errors import ConfigurationError
+from .ratelimit import RateLimit
 from .targets import normalize_base_url
 
 __all__ = [
@@ -181,6 +182,7 @@ class ClientConfig:
     retry_policy: RetryPolicy
     default_headers: tuple[tuple[str, str], ...]
     log_level: str | None
+    rate_limit: RateLimit | None = None
 
     def __repr__(self) -> str:
         return (
@@ -265,6 +267,7 @@ def make_config(
     max_retries: int,
     retry_policy: RetryPolicy | None,
     default_headers: Mapping[str, str] | None,
+    rate_limit: float | RateLimit | None = None,
 ) -> ClientConfig:
     """Validate the client's arguments, fill gaps from ``env``, and freeze them.
 
@@ -310,4 +313,15 @@ def make_config(
         retry_policy=RetryPolicy() if retry_policy is None else _check_policy(retry_policy),
         default_headers=tuple(_check_default_headers(default_headers or {}).items()),
         log_level=level,
+        rate_limit=_check_rate_limit(rate_limit),
+    )
+
+
+def _check_rate_limit(value: float | RateLimit | None) -> RateLimit | None:
+    if value is None or isinstance(value, RateLimit):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return RateLimit(per_minute=value)
+    raise ConfigurationError(
+        f"rate_limit must be requests per minute or a chutes.RateLimit, got {type(value).__name__}"
     )

@@ -50,11 +50,14 @@ UNMODELLED: Final[dict[type, frozenset[str]]] = {
     m.CompletionChoice: frozenset({"stop_reason", "matched_stop", "token_ids", "prompt_logprobs"}),
     m.ChatMessage: frozenset({"annotations", "audio", "function_call", "provider_specific_fields"}),
     m.ChoiceDelta: frozenset({"function_call", "provider_specific_fields"}),
-    m.Usage: frozenset({"input_tokens", "output_tokens", "input_tokens_details"}),
+    m.Usage: frozenset(
+        {"input_tokens", "output_tokens", "input_tokens_details", "reasoning_tokens"}
+    ),
     m.CompletionTokensDetails: frozenset(
         {"text_tokens", "audio_tokens", "accepted_prediction_tokens", "rejected_prediction_tokens"}
     ),
     m.PromptTokensDetails: frozenset({"audio_tokens", "text_tokens", "image_tokens"}),
+    m.EmbeddingsResponse: frozenset({"id", "created"}),
     m.Model: frozenset(
         {
             "permissions",

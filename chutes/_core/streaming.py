@@ -77,12 +77,39 @@ def not_event_stream_error(content_type: str | None, body: bytes) -> DecodeError
     )
 
 
-class EventDecoder:
+class _Deferring:
+    """An error found after some items in the same chunk waits until those items are out,
+    so a caller sees every event that arrived before the failure."""
+
+    __slots__ = ("_error",)
+
+    def __init__(self) -> None:
+        self._error: ChutesError | None = None
+
+    @property
+    def deferred(self) -> bool:
+        """Whether an error is waiting for :meth:`flush`."""
+        return self._error is not None
+
+    def flush(self) -> None:
+        """Raise the error found after the items already returned, if any."""
+        error = self._error
+        if error is not None:
+            self._error = None
+            raise error
+
+    def _defer(self, error: ChutesError, delivered: list[Any]) -> None:
+        if not delivered:
+            raise error
+        self._error = error
+
+
+class EventDecoder(_Deferring):
     """Bytes in, :class:`ServerSentEvent` out; the platform's raw error line raises.
 
     Raises:
-        StreamError: from :meth:`feed` or :meth:`close` when the raw ``{"error": ...}`` line
-            (or any other unframed line) arrives.
+        StreamError: from :meth:`feed`, :meth:`close` or :meth:`flush` when the raw
+            ``{"error": ...}`` line (or any other unframed line) arrives.
     """
 
     __slots__ = ("_parser",)
@@ -90,6 +117,7 @@ class EventDecoder:
     usage: Final = None
 
     def __init__(self) -> None:
+        super().__init__()
         self._parser = SSEParser()
 
     def interrupted(self, error: APIConnectionError) -> ChutesError:
@@ -98,18 +126,22 @@ class EventDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Events completed by ``chunk``."""
+        self.flush()
         return self._checked(self._parser.feed(chunk))
 
     def close(self) -> list[ServerSentEvent]:
         """Events left at the end of the body."""
+        self.flush()
         return self._checked(self._parser.close())
 
-    @staticmethod
-    def _checked(items: list[ServerSentEvent | RawLine]) -> list[ServerSentEvent]:
+    def _checked(self, items: list[ServerSentEvent | RawLine]) -> list[ServerSentEvent]:
+        out: list[ServerSentEvent] = []
         for item in items:
             if isinstance(item, RawLine):
-                raise raw_line_error(item.text)
-        return items  # type: ignore[return-value]
+                self._defer(raw_line_error(item.text), out)
+                break
+            out.append(item)
+        return out
 
 
 # --- OpenAI-style chunk streams ------------------------------------------------------
@@ -137,7 +169,7 @@ class _ChoiceAcc:
 C = TypeVar("C", ChatCompletionChunk, Completion)
 
 
-class ChunkDecoder(abc.ABC, Generic[C]):
+class ChunkDecoder(_Deferring, abc.ABC, Generic[C]):
     """Bytes in, typed chunks out, for ``/v1/chat/completions`` and ``/v1/completions``.
 
     It keeps what the stream said so far: the text (for errors), the last usage, whether
@@ -152,6 +184,7 @@ class ChunkDecoder(abc.ABC, Generic[C]):
     chunk_type: type[C]
 
     def __init__(self) -> None:
+        super().__init__()
         self._parser = SSEParser()
         self.done = False
         self.usage: Usage | None = None
@@ -166,12 +199,14 @@ class ChunkDecoder(abc.ABC, Generic[C]):
 
     def feed(self, chunk: bytes) -> list[C]:
         """Chunks completed by ``chunk``; empty after ``[DONE]``."""
+        self.flush()
         return self._items(self._parser.feed(chunk))
 
     def close(self) -> list[C]:
         """The chunks left at the end of the body; raises if the stream was cut short."""
+        self.flush()
         items = self._items(self._parser.close())
-        if not self.done:
+        if not self.done and not self.deferred:
             unfinished = [i for i, acc in self._choices.items() if acc.finish_reason is None]
             if not self._choices or unfinished:
                 raise StreamError(
@@ -190,9 +225,13 @@ class ChunkDecoder(abc.ABC, Generic[C]):
         for item in items:
             if self.done:
                 break
-            if isinstance(item, RawLine):
-                raise raw_line_error(item.text, self.partial_text)
-            chunk = self._event(item)
+            try:
+                if isinstance(item, RawLine):
+                    raise raw_line_error(item.text, self.partial_text)
+                chunk = self._event(item)
+            except StreamError as error:
+                self._defer(error, out)
+                break
             if chunk is not None:
                 out.append(chunk)
         return out
@@ -391,4 +430,13 @@ class StreamDecoder(Protocol[ItemT]):
 
     def interrupted(self, error: APIConnectionError) -> ChutesError:
         """The error to raise when the connection fails mid-stream."""
+        ...
+
+    @property
+    def deferred(self) -> bool:
+        """Whether an error waits behind items already returned."""
+        ...
+
+    def flush(self) -> None:
+        """Raise an error that waited behind items already returned."""
         ...
