@@ -18,8 +18,7 @@ from ._core.requests import RequestSpec
 from ._core.sse import ServerSentEvent
 from ._core.streaming import (
     DRAIN_LIMIT,
-    ChatChunkDecoder,
-    CompletionChunkDecoder,
+    ChunkDecoder,
     EventDecoder,
     StreamDecoder,
     is_event_stream,
@@ -35,6 +34,8 @@ __all__ = ["AsyncChatCompletionStream", "AsyncCompletionStream", "AsyncEventStre
 
 T = TypeVar("T")
 D = TypeVar("D", bound=StreamDecoder[Any])
+C = TypeVar("C", ChatCompletionChunk, Completion)
+R = TypeVar("R", ChatCompletion, Completion)
 
 
 class _AsyncStream(Generic[T, D]):
@@ -168,16 +169,8 @@ class AsyncEventStream(_AsyncStream[ServerSentEvent, EventDecoder]):
     """
 
 
-class AsyncChatCompletionStream(_AsyncStream[ChatCompletionChunk, ChatChunkDecoder]):
-    """A streamed chat completion: ``async for`` chunks, or :meth:`iter_text` / :meth:`collect`.
-
-    Attributes:
-        response: the response's status and headers (``invocation_id``, ``quota``).
-
-    Raises:
-        StreamError: while iterating, with the server's message and ``partial_text``, when the
-            chute reports an error in the stream or the stream is cut before its end.
-    """
+class _AsyncChunkStream(_AsyncStream[C, ChunkDecoder[C, R]]):
+    """What chat and text completion streams share: usage, text pieces, assembly."""
 
     @property
     def usage(self) -> Usage | None:
@@ -192,15 +185,29 @@ class AsyncChatCompletionStream(_AsyncStream[ChatCompletionChunk, ChatChunkDecod
             if piece:
                 yield piece
 
-    async def collect(self) -> ChatCompletion:
-        """Read the rest of the stream and assemble the whole :class:`ChatCompletion`."""
+    async def collect(self) -> R:
+        """Read the rest of the stream and assemble the whole response."""
         async for _ in self:
             continue
         return self._decoder.collect()
 
 
-class AsyncCompletionStream(_AsyncStream[Completion, CompletionChunkDecoder]):
-    """A streamed text completion: ``async for`` chunks, or :meth:`iter_text` / :meth:`collect`.
+class AsyncChatCompletionStream(_AsyncChunkStream[ChatCompletionChunk, ChatCompletion]):
+    """A streamed chat completion: ``async for`` chunks, or :meth:`iter_text` / :meth:`collect`
+    (a :class:`ChatCompletion`).
+
+    Attributes:
+        response: the response's status and headers (``invocation_id``, ``quota``).
+
+    Raises:
+        StreamError: while iterating, with the server's message and ``partial_text``, when the
+            chute reports an error in the stream or the stream is cut before its end.
+    """
+
+
+class AsyncCompletionStream(_AsyncChunkStream[Completion, Completion]):
+    """A streamed text completion: ``async for`` chunks, or :meth:`iter_text` /
+    :meth:`collect` (a :class:`Completion`).
 
     Attributes:
         response: the response's status and headers (``invocation_id``, ``quota``).
@@ -208,22 +215,3 @@ class AsyncCompletionStream(_AsyncStream[Completion, CompletionChunkDecoder]):
     Raises:
         StreamError: while iterating, with the server's message and ``partial_text``.
     """
-
-    @property
-    def usage(self) -> Usage | None:
-        """The last usage the server reported so far."""
-        return self._decoder.usage
-
-    async def iter_text(self) -> AsyncIterator[str]:
-        """Only the text pieces of the first choice."""
-        text_of = self._decoder.text_of
-        async for chunk in self:
-            piece = text_of(chunk)
-            if piece:
-                yield piece
-
-    async def collect(self) -> Completion:
-        """Read the rest of the stream and assemble the whole :class:`Completion`."""
-        async for _ in self:
-            continue
-        return self._decoder.collect()

@@ -18,8 +18,7 @@ from ._core.requests import RequestSpec
 from ._core.sse import ServerSentEvent
 from ._core.streaming import (
     DRAIN_LIMIT,
-    ChatChunkDecoder,
-    CompletionChunkDecoder,
+    ChunkDecoder,
     EventDecoder,
     StreamDecoder,
     is_event_stream,
@@ -35,6 +34,8 @@ __all__ = ["ChatCompletionStream", "CompletionStream", "EventStream"]
 
 T = TypeVar("T")
 D = TypeVar("D", bound=StreamDecoder[Any])
+C = TypeVar("C", ChatCompletionChunk, Completion)
+R = TypeVar("R", ChatCompletion, Completion)
 
 
 class _Stream(Generic[T, D]):
@@ -167,16 +168,8 @@ class EventStream(_Stream[ServerSentEvent, EventDecoder]):
     """
 
 
-class ChatCompletionStream(_Stream[ChatCompletionChunk, ChatChunkDecoder]):
-    """A streamed chat completion: iterate chunks, or use :meth:`iter_text` / :meth:`collect`.
-
-    Attributes:
-        response: the response's status and headers (``invocation_id``, ``quota``).
-
-    Raises:
-        StreamError: while iterating, with the server's message and ``partial_text``, when the
-            chute reports an error in the stream or the stream is cut before its end.
-    """
+class _ChunkStream(_Stream[C, ChunkDecoder[C, R]]):
+    """What chat and text completion streams share: usage, text pieces, assembly."""
 
     @property
     def usage(self) -> Usage | None:
@@ -191,14 +184,28 @@ class ChatCompletionStream(_Stream[ChatCompletionChunk, ChatChunkDecoder]):
             if piece:
                 yield piece
 
-    def collect(self) -> ChatCompletion:
-        """Read the rest of the stream and assemble the whole :class:`ChatCompletion`."""
+    def collect(self) -> R:
+        """Read the rest of the stream and assemble the whole response."""
         deque(self, maxlen=0)
         return self._decoder.collect()
 
 
-class CompletionStream(_Stream[Completion, CompletionChunkDecoder]):
-    """A streamed text completion: iterate chunks, or use :meth:`iter_text` / :meth:`collect`.
+class ChatCompletionStream(_ChunkStream[ChatCompletionChunk, ChatCompletion]):
+    """A streamed chat completion: iterate chunks, or use :meth:`iter_text` / :meth:`collect`
+    (a :class:`ChatCompletion`).
+
+    Attributes:
+        response: the response's status and headers (``invocation_id``, ``quota``).
+
+    Raises:
+        StreamError: while iterating, with the server's message and ``partial_text``, when the
+            chute reports an error in the stream or the stream is cut before its end.
+    """
+
+
+class CompletionStream(_ChunkStream[Completion, Completion]):
+    """A streamed text completion: iterate chunks, or use :meth:`iter_text` / :meth:`collect`
+    (a :class:`Completion`).
 
     Attributes:
         response: the response's status and headers (``invocation_id``, ``quota``).
@@ -206,21 +213,3 @@ class CompletionStream(_Stream[Completion, CompletionChunkDecoder]):
     Raises:
         StreamError: while iterating, with the server's message and ``partial_text``.
     """
-
-    @property
-    def usage(self) -> Usage | None:
-        """The last usage the server reported so far."""
-        return self._decoder.usage
-
-    def iter_text(self) -> Iterator[str]:
-        """Only the text pieces of the first choice."""
-        text_of = self._decoder.text_of
-        for chunk in self:
-            piece = text_of(chunk)
-            if piece:
-                yield piece
-
-    def collect(self) -> Completion:
-        """Read the rest of the stream and assemble the whole :class:`Completion`."""
-        deque(self, maxlen=0)
-        return self._decoder.collect()

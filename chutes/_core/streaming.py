@@ -167,9 +167,10 @@ class _ChoiceAcc:
 
 
 C = TypeVar("C", ChatCompletionChunk, Completion)
+R = TypeVar("R", ChatCompletion, Completion)
 
 
-class ChunkDecoder(_Deferring, abc.ABC, Generic[C]):
+class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
     """Bytes in, typed chunks out, for ``/v1/chat/completions`` and ``/v1/completions``.
 
     It keeps what the stream said so far: the text (for errors), the last usage, whether
@@ -290,8 +291,12 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C]):
     def text_of(self, chunk: C) -> str | None:
         """The text a chunk adds (first choice), or ``None``."""
 
+    @abc.abstractmethod
+    def collect(self) -> R:
+        """Everything streamed so far, assembled into one response."""
 
-class ChatChunkDecoder(ChunkDecoder[ChatCompletionChunk]):
+
+class ChatChunkDecoder(ChunkDecoder[ChatCompletionChunk, ChatCompletion]):
     """:class:`ChunkDecoder` for chat chunks; :meth:`collect` gives a :class:`ChatCompletion`."""
 
     chunk_type = ChatCompletionChunk
@@ -365,7 +370,7 @@ class ChatChunkDecoder(ChunkDecoder[ChatCompletionChunk]):
         return result
 
 
-class CompletionChunkDecoder(ChunkDecoder[Completion]):
+class CompletionChunkDecoder(ChunkDecoder[Completion, Completion]):
     """:class:`ChunkDecoder` for text completions; :meth:`collect` gives a :class:`Completion`."""
 
     chunk_type = Completion
