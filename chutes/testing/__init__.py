@@ -14,7 +14,32 @@ The pytest plugin (installed with the package) adds the fixtures ``fake_chutes``
 ``chutes_client`` and ``async_chutes_client``.
 """
 
-from ._fake import FakeChutes, FakeRequest, Handler, Reply
-from ._png import make_png
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._fake import FakeChutes, FakeRequest, Handler, Reply
+    from ._png import make_png
 
 __all__ = ["FakeChutes", "FakeRequest", "Handler", "Reply", "make_png"]
+
+# Imported on first use, so the pytest plugin (loaded by every pytest run in an environment
+# that has this package) costs nothing until a test asks for a fixture.
+_LAZY = {
+    "FakeChutes": "._fake",
+    "FakeRequest": "._fake",
+    "Handler": "._fake",
+    "Reply": "._fake",
+    "make_png": "._png",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'chutes.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
