@@ -269,7 +269,8 @@ class AsyncClient(BaseClient):
                 await raw.aclose()
                 if isinstance(decision, retry.Fail):
                     raise self._status_error(response, decision)
-            await _sleep(decision.delay)
+            if decision.delay > 0:  # initial_delay=0 means never sleeping at all
+                await _sleep(decision.delay)
 
     async def _download(self, target: Target, url: str) -> bytes:
         """GET an absolute URL a chute returned, with this pool (and the key only if same host)."""

@@ -254,7 +254,8 @@ class Client(BaseClient):
                 raw.close()
                 if isinstance(decision, retry.Fail):
                     raise self._status_error(response, decision)
-            _sleep(decision.delay)
+            if decision.delay > 0:  # initial_delay=0 means never sleeping at all
+                _sleep(decision.delay)
 
     def _download(self, target: Target, url: str) -> bytes:
         """GET an absolute URL a chute returned, with this pool (and the key only if same host)."""
