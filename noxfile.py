@@ -32,3 +32,12 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over chutes/ and examples/."""
     session.install("-e", ".[typecheck]")
     session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against raw httpx (see benchmarks/README.md); ``-- --quick`` for a smoke run."""
+    session.install("-e", ".")
+    # Optional comparison: if the OpenAI SDK does not install, the runner skips it.
+    session.install("openai", success_codes=[0, 1])
+    session.run("python", "benchmarks/run.py", *session.posargs)
