@@ -98,7 +98,7 @@ class AsyncClient(BaseClient):
 
     A client can be pickled (its configuration, the key included) to send it to worker
     processes; the copy opens a fresh pool. A client is bound to the event loop it is first
-    used in; using it from another loop raises ``RuntimeError``.
+    used in; using it from another loop raises ``RuntimeError`` while that loop still exists.
 
     Raises:
         ConfigurationError: when no key is found or an argument is invalid.

@@ -105,6 +105,10 @@ class SSEParser:
             self._line(line, items)
         return items
 
+    def pending_text(self) -> str:
+        """The unterminated line received so far (the raw error line arrives without one)."""
+        return "".join(self._parts)
+
     def close(self) -> list[Item]:
         """End of the body: parse what is left, and dispatch an unterminated event."""
         tail = "".join(self._parts) + self._decoder.decode(b"", final=True)

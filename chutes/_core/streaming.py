@@ -61,6 +61,21 @@ def raw_line_error(text: str, partial_text: str = "") -> StreamError:
     return StreamError(message, partial_text=partial_text, detail=detail)
 
 
+def tail_error(parser: SSEParser, partial_text: str) -> StreamError | None:
+    """The error of a raw ``{"error": ...}`` line left unterminated when the connection
+    dropped (the platform writes it without a newline, then closes), or ``None``."""
+    tail = parser.pending_text().strip()
+    if tail[:1] != "{":
+        return None
+    try:
+        parsed = json.loads(tail)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or "error" not in parsed:
+        return None
+    return raw_line_error(tail, partial_text)
+
+
 def is_event_stream(content_type: str | None) -> bool:
     """Whether a response's content type announces server-sent events."""
     return (content_type or "").split(";", 1)[0].strip().lower() == "text/event-stream"
@@ -121,8 +136,9 @@ class EventDecoder(_Deferring):
         self._parser = SSEParser()
 
     def interrupted(self, error: APIConnectionError) -> ChutesError:
-        """A dropped connection stays an :class:`APIConnectionError` for plain SSE."""
-        return error
+        """A dropped connection stays an :class:`APIConnectionError` for plain SSE, unless
+        the platform's raw error line arrived just before the drop."""
+        return tail_error(self._parser, "") or error
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Events completed by ``chunk``."""
@@ -273,6 +289,9 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
         text so far (a timeout stays an :class:`APITimeoutError`)."""
         if isinstance(error, APITimeoutError):
             return error
+        said = tail_error(self._parser, self.partial_text)
+        if said is not None:
+            return said
         return StreamError(
             f"the stream was cut before its end: {error}", partial_text=self.partial_text
         )
