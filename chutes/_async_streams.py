@@ -50,7 +50,7 @@ class _AsyncStream(Generic[T, D]):
         self._decoder = decoder
         self._raw: httpx.Response | None = None
         self._chunks: AsyncIterator[bytes] | None = None
-        self._pending: deque[T] = deque()
+        self._pending: deque[Any] = deque()
         self._finished = False
         self.response: Response | None = None
 
@@ -94,11 +94,24 @@ class _AsyncStream(Generic[T, D]):
         return self
 
     async def __anext__(self) -> T:
+        item = await self._next_item()
+        try:
+            return self._decoder.typed(item)  # type: ignore[no-any-return]
+        except ChutesError:
+            await self._fail()
+            raise
+
+    async def _next_item(self) -> Any:
+        """The next raw item from the decoder (a parsed chunk), untyped."""
         while not self._pending:
             if self._finished:
                 raise StopAsyncIteration
             await self._pull()
         return self._pending.popleft()
+
+    async def _fail(self) -> None:
+        self._client._usage.record_failure(self._spec.target.base_url)
+        await self.aclose()
 
     async def _pull(self) -> None:
         try:
@@ -124,8 +137,7 @@ class _AsyncStream(Generic[T, D]):
                     await self._drain(chunks)
                     await self._finish()
         except ChutesError:
-            self._client._usage.record_failure(self._spec.target.base_url)
-            await self.aclose()
+            await self._fail()
             raise
         except BaseException:
             await self.aclose()
@@ -178,18 +190,32 @@ class _AsyncChunkStream(_AsyncStream[C, ChunkDecoder[C, R]]):
         return self._decoder.usage
 
     async def iter_text(self) -> AsyncIterator[str]:
-        """Only the text pieces of the first choice (usage-only chunks are skipped)."""
-        text_of = self._decoder.text_of
-        async for chunk in self:
-            piece = text_of(chunk)
+        """Only the text pieces of the first choice (usage-only chunks are skipped).
+
+        No typed chunk is built on this path: the text is read from each parsed chunk.
+        """
+        text_of, next_item = self._decoder.text_of, self._next_item
+        while True:
+            try:
+                piece = text_of(await next_item())
+            except StopAsyncIteration:
+                return
             if piece:
                 yield piece
 
     async def collect(self) -> R:
         """Read the rest of the stream and assemble the whole response."""
-        async for _ in self:
-            continue
-        return self._decoder.collect()
+        next_item = self._next_item
+        while True:
+            try:
+                await next_item()
+            except StopAsyncIteration:
+                break
+        try:
+            return self._decoder.collect()
+        except ChutesError:
+            self._client._usage.record_failure(self._spec.target.base_url)
+            raise
 
 
 class AsyncChatCompletionStream(_AsyncChunkStream[ChatCompletionChunk, ChatCompletion]):

@@ -49,7 +49,7 @@ class _Stream(Generic[T, D]):
         self._decoder = decoder
         self._raw: httpx.Response | None = None
         self._chunks: Iterator[bytes] | None = None
-        self._pending: deque[T] = deque()
+        self._pending: deque[Any] = deque()
         self._finished = False
         self.response: Response | None = None
 
@@ -93,11 +93,24 @@ class _Stream(Generic[T, D]):
         return self
 
     def __next__(self) -> T:
+        item = self._next_item()
+        try:
+            return self._decoder.typed(item)  # type: ignore[no-any-return]
+        except ChutesError:
+            self._fail()
+            raise
+
+    def _next_item(self) -> Any:
+        """The next raw item from the decoder (a parsed chunk), untyped."""
         while not self._pending:
             if self._finished:
                 raise StopIteration
             self._pull()
         return self._pending.popleft()
+
+    def _fail(self) -> None:
+        self._client._usage.record_failure(self._spec.target.base_url)
+        self.close()
 
     def _pull(self) -> None:
         try:
@@ -123,8 +136,7 @@ class _Stream(Generic[T, D]):
                     self._drain(chunks)
                     self._finish()
         except ChutesError:
-            self._client._usage.record_failure(self._spec.target.base_url)
-            self.close()
+            self._fail()
             raise
         except BaseException:
             self.close()
@@ -177,17 +189,32 @@ class _ChunkStream(_Stream[C, ChunkDecoder[C, R]]):
         return self._decoder.usage
 
     def iter_text(self) -> Iterator[str]:
-        """Only the text pieces of the first choice (usage-only chunks are skipped)."""
-        text_of = self._decoder.text_of
-        for chunk in self:
-            piece = text_of(chunk)
+        """Only the text pieces of the first choice (usage-only chunks are skipped).
+
+        No typed chunk is built on this path: the text is read from each parsed chunk.
+        """
+        text_of, next_item = self._decoder.text_of, self._next_item
+        while True:
+            try:
+                piece = text_of(next_item())
+            except StopIteration:
+                return
             if piece:
                 yield piece
 
     def collect(self) -> R:
         """Read the rest of the stream and assemble the whole response."""
-        deque(self, maxlen=0)
-        return self._decoder.collect()
+        next_item = self._next_item
+        while True:
+            try:
+                next_item()
+            except StopIteration:
+                break
+        try:
+            return self._decoder.collect()
+        except ChutesError:
+            self._client._usage.record_failure(self._spec.target.base_url)
+            raise
 
 
 class ChatCompletionStream(_ChunkStream[ChatCompletionChunk, ChatCompletion]):

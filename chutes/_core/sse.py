@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import codecs
 import json
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from .errors import DecodeError
 
 __all__ = ["RawLine", "SSEParser", "ServerSentEvent"]
 
 
-@attrs.frozen(slots=True)
-class ServerSentEvent:
-    """One server-sent event.
+class ServerSentEvent(NamedTuple):
+    """One server-sent event (an immutable named tuple: cheap to make, one per chunk).
 
     Attributes:
         event: the event type (``"message"`` when the server named none).
@@ -50,8 +47,7 @@ class ServerSentEvent:
             ) from None
 
 
-@attrs.frozen(slots=True)
-class RawLine:
+class RawLine(NamedTuple):
     """A line outside the SSE framing (the platform's ``{"error": ...}`` failure line)."""
 
     text: str
@@ -101,8 +97,16 @@ class SSEParser:
         rest = lines.pop()
         self._parts = [rest] if rest else []
         items: list[Item] = []
+        data = self._data
         for line in lines:
-            self._line(line, items)
+            # The hot path: nearly every line of an LLM stream is `data: ...` or blank.
+            if line[:5] == "data:":
+                data.append(line[6:] if line[5:6] == " " else line[5:])
+            elif line:
+                self._line(line, items)
+            else:
+                self._dispatch(items)
+                data = self._data
         return items
 
     def pending_text(self) -> str:
@@ -122,19 +126,18 @@ class SSEParser:
         self._line("", items)
         return items
 
+    def _dispatch(self, items: list[Item]) -> None:
+        """A blank line: the event gathered so far (if it has data) is complete."""
+        data = self._data
+        if data:
+            text = data[0] if len(data) == 1 else "\n".join(data)
+            items.append(ServerSentEvent(self._event or "message", text, self._id, self._retry))
+            self._data = []
+        self._event = ""
+
     def _line(self, line: str, items: list[Item]) -> None:
         if not line:
-            if self._data:
-                items.append(
-                    ServerSentEvent(
-                        event=self._event or "message",
-                        data="\n".join(self._data),
-                        id=self._id,
-                        retry=self._retry,
-                    )
-                )
-            self._data = []
-            self._event = ""
+            self._dispatch(items)
             return
         first = line[0]
         if first == ":":

@@ -13,7 +13,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 
 import attrs
 
-from .decoding import CONVERTER, structure
+from .decoding import structure
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -23,14 +23,9 @@ from .errors import (
     detail_text,
 )
 from .models import (
-    ChatChoice,
     ChatCompletion,
     ChatCompletionChunk,
-    ChatMessage,
     Completion,
-    CompletionChoice,
-    FunctionCall,
-    ToolCall,
     Usage,
 )
 from .sse import RawLine, ServerSentEvent, SSEParser
@@ -150,6 +145,11 @@ class EventDecoder(_Deferring):
         self.flush()
         return self._checked(self._parser.close())
 
+    @staticmethod
+    def typed(event: ServerSentEvent) -> ServerSentEvent:
+        """Events are already what the caller gets."""
+        return event
+
     def _checked(self, items: list[ServerSentEvent | RawLine]) -> list[ServerSentEvent]:
         out: list[ServerSentEvent] = []
         for item in items:
@@ -161,6 +161,11 @@ class EventDecoder(_Deferring):
 
 
 # --- OpenAI-style chunk streams ------------------------------------------------------
+# The decoder works on the parsed JSON of each chunk: tracking text, usage and tool-call
+# fragments needs no typed objects, so `iter_text()` and `collect()` never build them, and
+# iterating a stream builds each typed chunk once, on demand (`typed`).
+
+Payload = dict[str, Any]
 
 
 @attrs.define(slots=True)
@@ -179,15 +184,20 @@ class _ChoiceAcc:
     refusal: list[str] = attrs.field(factory=list)
     tools: dict[int, _ToolAcc] = attrs.field(factory=dict)
     finish_reason: str | None = None
-    logprobs: list[Any] = attrs.field(factory=list)
 
 
 C = TypeVar("C", ChatCompletionChunk, Completion)
 R = TypeVar("R", ChatCompletion, Completion)
 
 
+def _text(value: Any, what: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{what} must be a string, got {type(value).__name__}")
+
+
 class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
-    """Bytes in, typed chunks out, for ``/v1/chat/completions`` and ``/v1/completions``.
+    """Bytes in, chunk payloads out, for ``/v1/chat/completions`` and ``/v1/completions``.
 
     It keeps what the stream said so far: the text (for errors), the last usage, whether
     ``[DONE]`` came, and everything :meth:`collect` needs to assemble one response.
@@ -199,28 +209,38 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
     """
 
     chunk_type: type[C]
+    response_type: type[R]
+    _object: str
 
     def __init__(self) -> None:
         super().__init__()
         self._parser = SSEParser()
         self.done = False
-        self.usage: Usage | None = None
+        self._usage_raw: Any = None
+        self._usage: Usage | None = None
         self._pieces: list[str] = []
         self._choices: dict[int, _ChoiceAcc] = {}
-        self._meta: dict[str, Any] = {}
+        self._first: Payload | None = None
 
     @property
     def partial_text(self) -> str:
         """The text received so far, across choices, in arrival order."""
         return "".join(self._pieces)
 
-    def feed(self, chunk: bytes) -> list[C]:
-        """Chunks completed by ``chunk``; empty after ``[DONE]``."""
+    @property
+    def usage(self) -> Usage | None:
+        """The last usage the stream reported, typed on first access."""
+        if self._usage is None and self._usage_raw is not None:
+            self._usage = structure(self._usage_raw, Usage)
+        return self._usage
+
+    def feed(self, chunk: bytes) -> list[Payload]:
+        """Chunk payloads completed by ``chunk``; empty after ``[DONE]``."""
         self.flush()
         return self._items(self._parser.feed(chunk))
 
-    def close(self) -> list[C]:
-        """The chunks left at the end of the body; raises if the stream was cut short."""
+    def close(self) -> list[Payload]:
+        """The payloads left at the end of the body; raises if the stream was cut short."""
         self.flush()
         items = self._items(self._parser.close())
         if not self.done and not self.deferred:
@@ -237,52 +257,16 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
                 )
         return items
 
-    def _items(self, items: list[ServerSentEvent | RawLine]) -> list[C]:
-        out: list[C] = []
-        for item in items:
-            if self.done:
-                break
-            try:
-                if isinstance(item, RawLine):
-                    raise raw_line_error(item.text, self.partial_text)
-                chunk = self._event(item)
-            except StreamError as error:
-                self._defer(error, out)
-                break
-            if chunk is not None:
-                out.append(chunk)
-        return out
+    def typed(self, payload: Payload) -> C:
+        """The typed chunk for a payload this decoder returned.
 
-    def _event(self, event: ServerSentEvent) -> C | None:
-        data = event.data
-        if data[:6] == "[DONE]" or data.strip() == "[DONE]":
-            self.done = True
-            return None
+        Raises:
+            StreamError: when the payload is not a valid chunk.
+        """
         try:
-            payload = json.loads(data)
-        except ValueError:
-            if event.event == "error":
-                raise StreamError(data, partial_text=self.partial_text, detail=data) from None
-            raise StreamError(
-                f"a stream event is not valid JSON: {data[:200]!r}", partial_text=self.partial_text
-            ) from None
-        if event.event == "error" or (
-            isinstance(payload, dict) and "error" in payload and not payload.get("choices")
-        ):
-            detail = payload.get("error", payload) if isinstance(payload, dict) else payload
-            raise StreamError(
-                detail_text(detail) or data, partial_text=self.partial_text, detail=detail
-            )
-        try:
-            chunk = structure(payload, self.chunk_type, body=data.encode())
+            return structure(payload, self.chunk_type)
         except DecodeError as exc:
             raise StreamError(str(exc), partial_text=self.partial_text) from None
-        if chunk.usage is not None:
-            self.usage = chunk.usage
-        if not self._meta:
-            self._meta = {"id": chunk.id, "created": chunk.created, "model": chunk.model}
-        self._track(chunk)
-        return chunk
 
     def interrupted(self, error: APIConnectionError) -> ChutesError:
         """A connection that drops mid-stream cuts the stream: :class:`StreamError` with the
@@ -296,19 +280,94 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
             f"the stream was cut before its end: {error}", partial_text=self.partial_text
         )
 
-    def _acc(self, index: int) -> _ChoiceAcc:
-        acc = self._choices.get(index)
-        if acc is None:
-            acc = self._choices[index] = _ChoiceAcc()
+    def _items(self, items: list[ServerSentEvent | RawLine]) -> list[Payload]:
+        out: list[Payload] = []
+        for item in items:
+            if self.done:
+                break
+            try:
+                if isinstance(item, RawLine):
+                    raise raw_line_error(item.text, self.partial_text)
+                payload = self._payload(item)
+                if payload is None:
+                    continue
+                try:
+                    self._track(payload)
+                except (TypeError, AttributeError, KeyError, ValueError) as exc:
+                    raise StreamError(
+                        f"a stream chunk is not a valid {self.chunk_type.__name__}: {exc}",
+                        partial_text=self.partial_text,
+                    ) from None
+            except StreamError as error:
+                self._defer(error, out)
+                break
+            out.append(payload)
+        return out
+
+    def _payload(self, event: ServerSentEvent) -> Payload | None:
+        data = event.data
+        if data == "[DONE]" or (data[:1] in (" ", "\t", "[") and data.strip() == "[DONE]"):
+            self.done = True
+            return None
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            if event.event == "error":
+                raise StreamError(data, partial_text=self.partial_text, detail=data) from None
+            raise StreamError(
+                f"a stream event is not valid JSON: {data[:200]!r}", partial_text=self.partial_text
+            ) from None
+        if not isinstance(payload, dict):
+            if event.event == "error":
+                raise StreamError(data, partial_text=self.partial_text, detail=payload)
+            raise StreamError(
+                f"a stream event is not a JSON object: {data[:200]!r}",
+                partial_text=self.partial_text,
+            )
+        if event.event == "error" or ("error" in payload and not payload.get("choices")):
+            detail = payload.get("error", payload)
+            raise StreamError(
+                detail_text(detail) or data, partial_text=self.partial_text, detail=detail
+            )
+        return payload
+
+    def _acc(self, index: Any) -> _ChoiceAcc:
+        if not isinstance(index, int):
+            raise TypeError(f"choice index must be an integer, got {index!r}")
+        acc = self._choices[index] = _ChoiceAcc()
         return acc
 
-    @abc.abstractmethod
-    def _track(self, chunk: C) -> None:
-        """Record what ``chunk`` adds, for :meth:`collect` and the partial text."""
+    def _common(self, payload: Payload) -> Any:
+        """Track what every chunk kind carries; return its choices."""
+        if self._first is None:
+            self._first = payload
+        usage = payload.get("usage")
+        if usage is not None:
+            self._usage_raw, self._usage = usage, None
+        choices = payload.get("choices")
+        if choices is not None and not isinstance(choices, list):
+            raise TypeError("choices must be a list")
+        return choices
+
+    def _assembled(self, choices: list[Payload]) -> R:
+        first = self._first or {}
+        body = {
+            "id": first.get("id") or "",
+            "object": self._object,
+            "created": first.get("created") or 0,
+            "model": first.get("model") or "",
+            "choices": choices,
+            "usage": self._usage_raw,
+        }
+        return structure(body, self.response_type)
 
     @abc.abstractmethod
-    def text_of(self, chunk: C) -> str | None:
-        """The text a chunk adds (first choice), or ``None``."""
+    def _track(self, payload: Payload) -> None:
+        """Record what a chunk adds, for :meth:`collect` and the partial text."""
+
+    @abc.abstractmethod
+    def text_of(self, payload: Payload) -> str | None:
+        """The text a chunk payload adds (first choice), or ``None``."""
 
     @abc.abstractmethod
     def collect(self) -> R:
@@ -319,38 +378,64 @@ class ChatChunkDecoder(ChunkDecoder[ChatCompletionChunk, ChatCompletion]):
     """:class:`ChunkDecoder` for chat chunks; :meth:`collect` gives a :class:`ChatCompletion`."""
 
     chunk_type = ChatCompletionChunk
+    response_type = ChatCompletion
+    _object = "chat.completion"
 
-    def _track(self, chunk: ChatCompletionChunk) -> None:
-        for choice in chunk.choices:
-            acc = self._acc(choice.index)
-            delta = choice.delta
-            if delta.role:
-                acc.role = delta.role
-            if delta.content:
-                acc.text.append(delta.content)
-                self._pieces.append(delta.content)
-            if delta.reasoning_content:
-                acc.reasoning.append(delta.reasoning_content)
-            if delta.refusal:
-                acc.refusal.append(delta.refusal)
-            for position, call in enumerate(delta.tool_calls or ()):
-                key = call.index if call.index is not None else position
-                tool = acc.tools.get(key)
-                if tool is None:
-                    tool = acc.tools[key] = _ToolAcc()
-                tool.id = tool.id or call.id
-                tool.type = tool.type or call.type
-                if call.function is not None:
-                    if call.function.name:
-                        tool.name.append(call.function.name)
-                    if call.function.arguments:
-                        tool.arguments.append(call.function.arguments)
-            if choice.finish_reason is not None:
-                acc.finish_reason = choice.finish_reason
+    def _track(self, payload: Payload) -> None:
+        for choice in self._common(payload) or ():
+            index = choice.get("index", 0)
+            acc = self._choices.get(index) or self._acc(index)
+            delta = choice.get("delta")
+            if delta:
+                content = delta.get("content")
+                if content:
+                    if type(content) is not str:
+                        raise TypeError("delta.content must be a string")
+                    acc.text.append(content)
+                    self._pieces.append(content)
+                if content is None or len(delta) > 1:
+                    self._rest(acc, delta)
+            reason = choice.get("finish_reason")
+            if reason is not None:
+                acc.finish_reason = _text(reason, "finish_reason")
 
-    def text_of(self, chunk: ChatCompletionChunk) -> str | None:
+    @staticmethod
+    def _rest(acc: _ChoiceAcc, delta: Payload) -> None:
+        role = _text(delta.get("role"), "delta.role")
+        if role:
+            acc.role = role
+        reasoning = _text(delta.get("reasoning_content") or delta.get("reasoning"), "reasoning")
+        if reasoning:
+            acc.reasoning.append(reasoning)
+        refusal = _text(delta.get("refusal"), "delta.refusal")
+        if refusal:
+            acc.refusal.append(refusal)
+        for position, call in enumerate(delta.get("tool_calls") or ()):
+            key = call.get("index")
+            key = position if key is None else key
+            tool = acc.tools.get(key)
+            if tool is None:
+                tool = acc.tools[key] = _ToolAcc()
+            tool.id = tool.id or _text(call.get("id"), "tool_call.id")
+            tool.type = tool.type or _text(call.get("type"), "tool_call.type")
+            function = call.get("function")
+            if function:
+                name = _text(function.get("name"), "function.name")
+                if name:
+                    tool.name.append(name)
+                arguments = _text(function.get("arguments"), "function.arguments")
+                if arguments:
+                    tool.arguments.append(arguments)
+
+    def text_of(self, payload: Payload) -> str | None:
         """The content piece of the chunk's first choice, if any."""
-        return chunk.choices[0].delta.content if chunk.choices else None
+        choices = payload.get("choices")
+        if choices:
+            delta = choices[0].get("delta")
+            if delta:
+                content: str | None = delta.get("content")
+                return content
+        return None
 
     def collect(self) -> ChatCompletion:
         """Everything streamed so far, assembled into one :class:`ChatCompletion`."""
@@ -358,77 +443,69 @@ class ChatChunkDecoder(ChunkDecoder[ChatCompletionChunk, ChatCompletion]):
         for index in sorted(self._choices):
             acc = self._choices[index]
             tools = [
-                ToolCall(
-                    id=tool.id,
-                    type=tool.type or "function",
-                    function=FunctionCall(
-                        name="".join(tool.name) or None, arguments="".join(tool.arguments)
-                    ),
-                    index=key,
-                )
+                {
+                    "id": tool.id,
+                    "type": tool.type or "function",
+                    "function": {
+                        "name": "".join(tool.name) or None,
+                        "arguments": "".join(tool.arguments),
+                    },
+                    "index": key,
+                }
                 for key, tool in sorted(acc.tools.items())
             ]
-            message = ChatMessage(
-                role=acc.role or "assistant",
-                content="".join(acc.text) if acc.text or not tools else None,
-                reasoning_content="".join(acc.reasoning) or None,
-                tool_calls=tools or None,
-                refusal="".join(acc.refusal) or None,
-            )
-            choices.append(
-                ChatChoice(index=index, message=message, finish_reason=acc.finish_reason)
-            )
-        result = ChatCompletion(
-            id=self._meta.get("id", ""),
-            created=self._meta.get("created", 0),
-            model=self._meta.get("model", ""),
-            choices=choices,
-            usage=self.usage,
-        )
-        object.__setattr__(result, "raw", CONVERTER.unstructure(result))
-        return result
+            message = {
+                "role": acc.role or "assistant",
+                "content": "".join(acc.text) if acc.text or not tools else None,
+                "reasoning_content": "".join(acc.reasoning) or None,
+                "tool_calls": tools or None,
+                "refusal": "".join(acc.refusal) or None,
+            }
+            choices.append({"index": index, "message": message, "finish_reason": acc.finish_reason})
+        return self._assembled(choices)
 
 
 class CompletionChunkDecoder(ChunkDecoder[Completion, Completion]):
     """:class:`ChunkDecoder` for text completions; :meth:`collect` gives a :class:`Completion`."""
 
     chunk_type = Completion
+    response_type = Completion
+    _object = "text_completion"
 
-    def _track(self, chunk: Completion) -> None:
-        for choice in chunk.choices:
-            acc = self._acc(choice.index)
-            if choice.text:
-                acc.text.append(choice.text)
-                self._pieces.append(choice.text)
-            if choice.finish_reason is not None:
-                acc.finish_reason = choice.finish_reason
+    def _track(self, payload: Payload) -> None:
+        for choice in self._common(payload) or ():
+            index = choice.get("index", 0)
+            acc = self._choices.get(index) or self._acc(index)
+            text = _text(choice.get("text"), "text")
+            if text:
+                acc.text.append(text)
+                self._pieces.append(text)
+            reason = choice.get("finish_reason")
+            if reason is not None:
+                acc.finish_reason = _text(reason, "finish_reason")
 
-    def text_of(self, chunk: Completion) -> str | None:
+    def text_of(self, payload: Payload) -> str | None:
         """The text piece of the chunk's first choice, if any."""
-        return chunk.choices[0].text if chunk.choices else None
+        choices = payload.get("choices")
+        if choices:
+            text: str | None = choices[0].get("text")
+            return text
+        return None
 
     def collect(self) -> Completion:
         """Everything streamed so far, assembled into one :class:`Completion`."""
         choices = [
-            CompletionChoice(index=i, text="".join(acc.text), finish_reason=acc.finish_reason)
+            {"index": i, "text": "".join(acc.text), "finish_reason": acc.finish_reason}
             for i, acc in sorted(self._choices.items())
         ]
-        result = Completion(
-            id=self._meta.get("id", ""),
-            created=self._meta.get("created", 0),
-            model=self._meta.get("model", ""),
-            choices=choices,
-            usage=self.usage,
-        )
-        object.__setattr__(result, "raw", CONVERTER.unstructure(result))
-        return result
+        return self._assembled(choices)
 
 
 # How much of a body may follow the end marker before we stop reading and drop the
 # connection instead of returning it to the pool.
 DRAIN_LIMIT: Final = 64 * 1024
 
-ItemT = TypeVar("ItemT")
+ItemT = TypeVar("ItemT", covariant=True)
 
 
 class StreamDecoder(Protocol[ItemT]):
@@ -444,12 +521,16 @@ class StreamDecoder(Protocol[ItemT]):
         """The last usage the stream reported."""
         ...
 
-    def feed(self, chunk: bytes) -> list[ItemT]:
+    def feed(self, chunk: bytes) -> list[Any]:
         """Items completed by ``chunk``."""
         ...
 
-    def close(self) -> list[ItemT]:
+    def close(self) -> list[Any]:
         """Items left at the end of the body."""
+        ...
+
+    def typed(self, item: Any) -> ItemT:
+        """What the caller gets for an item (the typed chunk)."""
         ...
 
     def interrupted(self, error: APIConnectionError) -> ChutesError:
