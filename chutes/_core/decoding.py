@@ -130,16 +130,28 @@ def make_converter(
         aliases = ALIASES.get(cls, {})
         ignored = UNMODELLED.get(cls, frozenset()) if strict else frozenset()
 
-        def hook(value: Any, _: Any) -> Any:
-            if not isinstance(value, Mapping):
-                raise TypeError(f"expected a JSON object for {cls.__name__}")
+        def cleaned(value: Mapping[str, Any]) -> dict[str, Any]:
             # null means "not sent": the field keeps its default.
             data = {k: v for k, v in value.items() if v is not None and k not in ignored}
             for alias, field in aliases.items():
                 if alias in data:
                     found = data.pop(alias)
                     data.setdefault(field, found)
-            obj = generated(data, cls)
+            return data
+
+        def hook(value: Any, _: Any) -> Any:
+            if type(value) is not dict and not isinstance(value, Mapping):
+                raise TypeError(f"expected a JSON object for {cls.__name__}")
+            if strict or (aliases and not aliases.keys().isdisjoint(value)):
+                obj = generated(cleaned(value), cls)
+            else:
+                # The fast path, once per chunk of a stream: well-formed JSON needs no copy.
+                # A null where a field has a non-null default fails here and takes the
+                # cleaning path, which gives the same result as cleaning first.
+                try:
+                    obj = generated(value, cls)
+                except (TypeError, ValueError, KeyError, AttributeError):
+                    obj = generated(cleaned(value), cls)
             if keeps_raw:
                 object.__setattr__(obj, "raw", value)
             return obj
