@@ -30,13 +30,13 @@ from ._core.config import (
     RetryPolicy,
     TimeoutTypes,
 )
-from ._core.errors import APIConnectionError, ConfigurationError
+from ._core.errors import APIConnectionError, ChutesError, ConfigurationError
 from ._core.ratelimit import RateLimit
 from ._core.requests import ParamsTypes, RequestSpec, build_download
 from ._core.streaming import EventDecoder
 from ._core.targets import Target
 from ._core.usage import UsageTracker
-from ._httpx import build_request, translate_errors, wrap_response
+from ._httpx import aread, asend, build_request, wrap_response
 from ._response import Response
 
 __all__ = ["AsyncChute", "AsyncClient"]
@@ -245,12 +245,10 @@ class AsyncClient(BaseClient):
             started = time.monotonic()
             raw: httpx.Response | None = None
             try:
-                with translate_errors(spec.url):
-                    raw = await http.send(request, stream=True, follow_redirects=False)
-                streamed = stream and raw.status_code < 300
+                raw = await asend(http, request, spec.url)
+                streamed = retry.streams_body(stream, raw.status_code)
                 if not streamed:
-                    with translate_errors(spec.url, response_started=True):
-                        await raw.aread()
+                    await aread(raw, spec.url)
             except APIConnectionError as exc:
                 if raw is not None:
                     await raw.aclose()
@@ -427,8 +425,14 @@ class AsyncChute(BaseChute):
     async def _call(self, spec: RequestSpec, decode: Callable[[Response], T]) -> T:
         """Send ``spec`` and decode the response; a decoding failure counts as a failed call."""
         client = self._client
-        with client._track(spec) as record:
-            return decode((await client._send(spec, record))[1])
+        record = CallRecord()
+        try:
+            result = decode((await client._send(spec, record))[1])
+        except ChutesError:
+            client._record(spec, record, failed=True)
+            raise
+        client._record(spec, record, failed=False)
+        return result
 
     def _fetcher(self) -> Callable[[str], Awaitable[bytes]]:
         return functools.partial(self._client._download, self.target)

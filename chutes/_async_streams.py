@@ -24,7 +24,7 @@ from ._core.streaming import (
     is_event_stream,
     not_event_stream_error,
 )
-from ._httpx import translate_errors
+from ._httpx import anext_chunk, aread, translate_errors
 from ._response import Response
 
 if TYPE_CHECKING:
@@ -66,8 +66,7 @@ class _AsyncStream(Generic[T, D]):
             content_type = response.headers.get("content-type")
             if not is_event_stream(content_type):
                 try:
-                    with translate_errors(spec.url, response_started=True):
-                        body = await raw.aread()
+                    body = await aread(raw, spec.url)
                 finally:
                     await raw.aclose()
                 raise not_event_stream_error(content_type, body)
@@ -123,8 +122,7 @@ class _AsyncStream(Generic[T, D]):
         try:
             decoder.flush()
             try:
-                with translate_errors(self._spec.url, response_started=True):
-                    chunk = await anext(chunks, None)
+                chunk = await anext_chunk(chunks, self._spec.url)
             except APIConnectionError as exc:
                 raise decoder.interrupted(exc) from exc
             if chunk is None:

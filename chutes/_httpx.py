@@ -5,9 +5,8 @@ Every httpx exception is translated here (one context manager), so none reaches 
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 import httpx
@@ -17,7 +16,17 @@ from ._core.errors import APIConnectionError, APITimeoutError, ConnectionFailure
 from ._core.requests import RequestSpec
 from ._response import Response
 
-__all__ = ["build_request", "translate_errors", "wrap_response"]
+__all__ = [
+    "anext_chunk",
+    "aread",
+    "asend",
+    "build_request",
+    "next_chunk",
+    "read",
+    "send",
+    "translate_errors",
+    "wrap_response",
+]
 
 _BEFORE_RESPONSE: dict[type[BaseException], ConnectionFailure] = {
     httpx.ConnectTimeout: ConnectionFailure.CONNECT_TIMEOUT,
@@ -63,16 +72,72 @@ def _failure(exc: httpx.HTTPError, *, response_started: bool) -> ConnectionFailu
     return ConnectionFailure.PROTOCOL
 
 
+def _translated(exc: httpx.HTTPError, url: str, *, response_started: bool) -> APIConnectionError:
+    failure = _failure(exc, response_started=response_started)
+    cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+    detail = str(exc) or type(exc).__name__
+    return cls(f"{failure.value}: {url} ({detail})", failure=failure, url=url)
+
+
 @contextmanager
 def translate_errors(url: str, *, response_started: bool = False) -> Iterator[None]:
     """Turn any httpx error raised inside into :class:`APIConnectionError` (or a timeout)."""
     try:
         yield
     except httpx.HTTPError as exc:
-        failure = _failure(exc, response_started=response_started)
-        cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
-        detail = str(exc) or type(exc).__name__
-        raise cls(f"{failure.value}: {url} ({detail})", failure=failure, url=url) from exc
+        raise _translated(exc, url, response_started=response_started) from exc
+
+
+# The per-call verbs below are plain functions rather than the context manager above: they
+# run on every request, where a generator-based context manager costs more than the work.
+
+
+def send(http: httpx.Client, request: httpx.Request, url: str) -> httpx.Response:
+    """Send and return the response with its body unread; redirects are never followed."""
+    try:
+        return http.send(request, stream=True, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        raise _translated(exc, url, response_started=False) from exc
+
+
+async def asend(http: httpx.AsyncClient, request: httpx.Request, url: str) -> httpx.Response:
+    """Send and return the response with its body unread; redirects are never followed."""
+    try:
+        return await http.send(request, stream=True, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        raise _translated(exc, url, response_started=False) from exc
+
+
+def read(raw: httpx.Response, url: str) -> bytes:
+    """Read the whole body."""
+    try:
+        return raw.read()
+    except httpx.HTTPError as exc:
+        raise _translated(exc, url, response_started=True) from exc
+
+
+async def aread(raw: httpx.Response, url: str) -> bytes:
+    """Read the whole body."""
+    try:
+        return await raw.aread()
+    except httpx.HTTPError as exc:
+        raise _translated(exc, url, response_started=True) from exc
+
+
+def next_chunk(chunks: Iterator[bytes], url: str) -> bytes | None:
+    """The next piece of a streamed body, or ``None`` at its end."""
+    try:
+        return next(chunks, None)
+    except httpx.HTTPError as exc:
+        raise _translated(exc, url, response_started=True) from exc
+
+
+async def anext_chunk(chunks: AsyncIterator[bytes], url: str) -> bytes | None:
+    """The next piece of a streamed body, or ``None`` at its end."""
+    try:
+        return await anext(chunks, None)
+    except httpx.HTTPError as exc:
+        raise _translated(exc, url, response_started=True) from exc
 
 
 def wrap_response(
@@ -85,5 +150,5 @@ def wrap_response(
         content=None if streamed else response.content,
         url=spec.url,
         method=spec.method,
-        elapsed=_dt.timedelta(seconds=elapsed),
+        seconds=elapsed,
     )

@@ -21,11 +21,10 @@ class Response:
         status_code: the HTTP status.
         headers: the response headers (case-insensitive mapping).
         url: the URL that was requested.
-        elapsed: the time from sending the request to the end of the body (or, for a
-            stream, to its headers).
+        method: the HTTP method.
     """
 
-    __slots__ = ("_content", "elapsed", "headers", "method", "status_code", "url")
+    __slots__ = ("_content", "_seconds", "headers", "method", "status_code", "url")
 
     def __init__(
         self,
@@ -35,17 +34,22 @@ class Response:
         content: bytes | None,
         url: str,
         method: str,
-        elapsed: _dt.timedelta,
+        seconds: float,
     ) -> None:
         self.status_code = status_code
         self.headers = headers
         self._content = content
         self.url = url
         self.method = method
-        self.elapsed = elapsed
+        self._seconds = seconds
 
     def __repr__(self) -> str:
         return f"<Response [{self.status_code}] {self.method} {self.url}>"
+
+    @property
+    def elapsed(self) -> _dt.timedelta:
+        """The time from sending the request to the end of the body (a stream: its headers)."""
+        return _dt.timedelta(seconds=self._seconds)
 
     @property
     def content(self) -> bytes:

@@ -24,7 +24,7 @@ from ._core.streaming import (
     is_event_stream,
     not_event_stream_error,
 )
-from ._httpx import translate_errors
+from ._httpx import next_chunk, read, translate_errors
 from ._response import Response
 
 if TYPE_CHECKING:
@@ -65,8 +65,7 @@ class _Stream(Generic[T, D]):
             content_type = response.headers.get("content-type")
             if not is_event_stream(content_type):
                 try:
-                    with translate_errors(spec.url, response_started=True):
-                        body = raw.read()
+                    body = read(raw, spec.url)
                 finally:
                     raw.close()
                 raise not_event_stream_error(content_type, body)
@@ -122,8 +121,7 @@ class _Stream(Generic[T, D]):
         try:
             decoder.flush()
             try:
-                with translate_errors(self._spec.url, response_started=True):
-                    chunk = next(chunks, None)
+                chunk = next_chunk(chunks, self._spec.url)
             except APIConnectionError as exc:
                 raise decoder.interrupted(exc) from exc
             if chunk is None:

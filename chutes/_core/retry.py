@@ -15,7 +15,16 @@ import attrs
 from .config import RetryPolicy
 from .errors import ConnectionFailure
 
-__all__ = ["Accept", "Decision", "Fail", "Retry", "backoff", "decide", "parse_retry_after"]
+__all__ = [
+    "Accept",
+    "Decision",
+    "Fail",
+    "Retry",
+    "backoff",
+    "decide",
+    "parse_retry_after",
+    "streams_body",
+]
 
 # Failures where the request surely did not run (or failed before any work): safe to resend.
 _SAFE_FAILURES: Final = frozenset(
@@ -49,6 +58,12 @@ class Fail:
 
 Decision = Accept | Retry | Fail
 ACCEPT: Final = Accept()
+
+
+def streams_body(stream: bool, status: int) -> bool:
+    """Whether a response's body is left for a stream to read (a success of a streaming
+    call); error bodies are always read whole, for their ``detail``."""
+    return stream and status < 300
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
