@@ -69,7 +69,7 @@ class _AsyncResource:
         chute = self._chute
 
         def decode(response: Response) -> Any:
-            result = decode_body(response.content, response.headers.get("content-type"), cls)
+            result = decode_body(response.content, response.headers, cls)
             chute._client._count_tokens(chute.target, getattr(result, "usage", None))
             return result
 

@@ -25,7 +25,7 @@ from ._core.config import (
     make_config,
 )
 from ._core.errors import APIConnectionError, ChutesError, status_error
-from ._core.models import Quota, Usage
+from ._core.models import Usage
 from ._core.ratelimit import RateLimit, TokenBucket
 from ._core.requests import ParamsTypes, RequestSpec, base_headers, build_request
 from ._core.targets import Target, resolve_target
@@ -63,7 +63,7 @@ class CallRecord:
     """What one call did, filled in by the attempt loop for the usage tracker."""
 
     attempts: int = 0
-    quota: Quota | None = None
+    headers: Mapping[str, str] | None = None
 
 
 @attrs.define(slots=True, eq=False, kw_only=True)
@@ -101,6 +101,7 @@ class BaseClient:
 
     _config: ClientConfig
     _headers: dict[str, str]
+    _json_headers: dict[str, str]
     _usage: UsageTracker
 
     def _setup(
@@ -129,12 +130,13 @@ class BaseClient:
             rate_limit=rate_limit,
         )
         _configure_logging(self._config.log_level)
-        self._headers = base_headers(self._config)
+        self._derive(self._config)
         self._usage = UsageTracker()
 
     def _derive(self, config: ClientConfig) -> None:
         self._config = config
         self._headers = base_headers(config)
+        self._json_headers = base_headers(config, json=True)
 
     def __repr__(self) -> str:
         c = self._config
@@ -200,6 +202,7 @@ class BaseClient:
             params=params,
             timeout=timeout,
             max_retries=max_retries,
+            prepared_json_headers=self._json_headers,
         )
 
     def _decide(
@@ -217,7 +220,7 @@ class BaseClient:
         if response is not None:
             status: int | None = response.status_code
             outcome = str(status)
-            record.quota = response.quota or record.quota
+            record.headers = response.headers
         else:
             assert error is not None
             status, outcome = None, error.failure.name.lower()
@@ -272,7 +275,7 @@ class BaseClient:
             spec.target.base_url,
             failed=failed,
             retries=max(0, record.attempts - 1),
-            quota=record.quota,
+            headers=record.headers,
         )
         if LOGGER.isEnabledFor(logging.INFO) and failed:
             LOGGER.info("%s %s failed after %d attempt(s)", spec.method, spec.url, record.attempts)

@@ -94,7 +94,7 @@ class Response:
         Raises:
             chutes.DecodeError: when the body is not valid JSON, with the body attached.
         """
-        return decode_json(self.content, self.headers.get("content-type"))
+        return decode_json(self.content, headers=self.headers)
 
     @property
     def invocation_id(self) -> str | None:

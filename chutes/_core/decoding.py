@@ -192,8 +192,15 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
-def decode_json(content: bytes, content_type: str | None) -> Any:
+def decode_json(
+    content: bytes, content_type: str | None = None, *, headers: Mapping[str, str] | None = None
+) -> Any:
     """Parse a JSON body.
+
+    Args:
+        content: the body.
+        content_type: the content type, for the error message.
+        headers: where to find the content type instead, looked up only on an error.
 
     Raises:
         DecodeError: naming the content type and the parser's complaint.
@@ -201,6 +208,8 @@ def decode_json(content: bytes, content_type: str | None) -> Any:
     try:
         return json.loads(content)
     except ValueError as exc:
+        if content_type is None and headers is not None:
+            content_type = headers.get("content-type")
         snippet = content[:200].decode("utf-8", errors="replace")
         raise DecodeError(
             f"expected a JSON body but got {content_type or 'no content type'} "
@@ -210,10 +219,10 @@ def decode_json(content: bytes, content_type: str | None) -> Any:
         ) from None
 
 
-def decode_body(content: bytes, content_type: str | None, cls: type[T]) -> T:
+def decode_body(content: bytes, headers: Mapping[str, str], cls: type[T]) -> T:
     """Parse a JSON body into ``cls``.
 
     Raises:
         DecodeError: for invalid JSON or the wrong shape.
     """
-    return structure(decode_json(content, content_type), cls, body=content)
+    return structure(decode_json(content, headers=headers), cls, body=content)

@@ -32,6 +32,7 @@ __all__ = [
     "Quota",
     "ToolCall",
     "Usage",
+    "has_quota",
     "invocation_id",
     "quota_from_headers",
 ]
@@ -66,6 +67,11 @@ def _number(value: str | None) -> float | None:
         except ValueError:
             return None
         return number if number == number else None
+
+
+def has_quota(headers: Mapping[str, str]) -> bool:
+    """Whether any ``X-Chutes-Quota-*`` header was sent (one lookup when they were)."""
+    return any(headers.get(name) is not None for name in _QUOTA_HEADERS)
 
 
 def quota_from_headers(headers: Mapping[str, str]) -> Quota | None:

@@ -67,11 +67,14 @@ class RequestSpec:
         return f"RequestSpec({self.method} {self.url})"
 
 
-def base_headers(config: ClientConfig) -> dict[str, str]:
-    """The headers every request of a client carries, computed once per client."""
+def base_headers(config: ClientConfig, *, json: bool = False) -> dict[str, str]:
+    """The headers every request of a client carries (with ``json``, every JSON request),
+    computed once per client."""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json, text/event-stream, */*"}
     headers.update(config.default_headers)
     headers.update(config.auth_headers())
+    if json:
+        headers.setdefault("Content-Type", "application/json")
     return headers
 
 
@@ -123,6 +126,7 @@ def build_request(
     params: ParamsTypes | None = None,
     timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
     max_retries: int | NotGiven = NOT_GIVEN,
+    prepared_json_headers: Mapping[str, str] | None = None,
 ) -> RequestSpec:
     """Build the :class:`RequestSpec` for one call.
 
@@ -138,6 +142,8 @@ def build_request(
         params: query parameters.
         timeout: this call's timeout, overriding the client's.
         max_retries: this call's retry count, overriding the client's.
+        prepared_json_headers: :func:`base_headers` with ``json=True``, computed once and
+            used as is for JSON calls without headers of their own.
 
     Raises:
         ConfigurationError: for any invalid argument, before anything is sent.
@@ -147,21 +153,28 @@ def build_request(
     url = target.join(path)
     if params:
         url = f"{url}?{_encode_params(params)}"
-    merged = dict(prepared_headers)
-    if headers:
-        for name, value in headers.items():
+    body: bytes | None = None
+    is_json = not isinstance(json, NotGiven)
+    merged: Mapping[str, str] = (
+        prepared_json_headers if is_json and prepared_json_headers is not None else prepared_headers
+    )
+    if headers or (is_json and prepared_json_headers is None):
+        # Only a call with headers of its own pays for a copy; the prepared ones are shared.
+        copied = dict(prepared_headers)
+        for name, value in (headers or {}).items():
             check_header(name, value)
             if name.lower() in _PROTECTED:
                 raise ConfigurationError(
                     f"the {name!r} header is set by the client; do not pass it"
                 )
-            merged[name] = value
-    body: bytes | None = None
-    if not isinstance(json, NotGiven):
+            copied[name] = value
+        if is_json:
+            copied.setdefault("Content-Type", "application/json")
+        merged = copied
+    if is_json:
         if content is not None:
             raise ConfigurationError("pass either json= or content=, not both")
         body = encode_json(json)
-        merged.setdefault("Content-Type", "application/json")
     elif content is not None:
         if not isinstance(content, (bytes, bytearray, memoryview)):
             raise ConfigurationError("content= must be bytes; use json= for JSON bodies")

@@ -7,6 +7,7 @@ compared with the target's host, so no input can send a request (and the key) el
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import Final
@@ -206,12 +207,20 @@ def _check_path(path: str, *, what: str) -> None:
 def join_url(target: Target, path: str) -> str:
     """The absolute URL for ``path`` on ``target``; ``"x"`` and ``"/x"`` are the same.
 
+    Cached: a handle calls the same few cords again and again, and the answer for a
+    (target, path) pair never changes.
+
     Raises:
         ConfigurationError: for absolute URLs, ``//host`` paths, ``..`` segments, control
             characters, or anything else that is not a plain relative path.
     """
     if not isinstance(path, str):
         raise ConfigurationError(f"a path must be a str, got {type(path).__name__}")
+    return _join(target, path)
+
+
+@functools.lru_cache(maxsize=1024)
+def _join(target: Target, path: str) -> str:
     if path.startswith("//") or _SCHEME.match(path):
         raise ConfigurationError(
             f"path {path!r} must be relative to the chute; absolute URLs and '//host' are refused"
