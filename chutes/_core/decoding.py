@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, override
 
 from . import models as m
 from .errors import DecodeError
 
-__all__ = ["CONVERTER", "decode_body", "decode_json", "make_converter", "structure"]
+if TYPE_CHECKING:
+    import cattrs
+
+__all__ = ["converter", "decode_body", "decode_json", "make_converter", "structure"]
 
 T = TypeVar("T")
 
@@ -110,6 +111,10 @@ def make_converter(
         strict: refuse keys that are neither modelled nor known-unmodelled.
         renames: attribute -> wire name per class (defaults to :data:`RENAMES`).
     """
+    # Imported here: a client that never decodes a typed response never pays for cattrs.
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn, override
+
     table = RENAMES if renames is None else renames
     conv = cattrs.Converter(detailed_validation=strict)
     conv.register_structure_hook(str, _str)
@@ -162,20 +167,37 @@ def make_converter(
     return conv
 
 
-CONVERTER: Final = make_converter()
+_default: cattrs.Converter | None = None
+# What a failed structure raises: filled in with cattrs' validation error on first use.
+_FAILURES: tuple[type[BaseException], ...] = (TypeError, ValueError, KeyError, AttributeError)
+
+
+def converter() -> cattrs.Converter:
+    """The lenient converter every response is decoded with, made on first use."""
+    global _default, _FAILURES
+    if _default is None:
+        import cattrs
+
+        _FAILURES = (cattrs.BaseValidationError, *_FAILURES)
+        _default = make_converter()
+    return _default
+
+
+_make_default = converter  # `structure` names its parameter `converter`
 
 
 def structure(
-    data: Any, cls: type[T], *, body: bytes | None = None, converter: cattrs.Converter = CONVERTER
+    data: Any, cls: type[T], *, body: bytes | None = None, converter: cattrs.Converter | None = None
 ) -> T:
-    """Build ``cls`` from parsed JSON.
+    """Build ``cls`` from parsed JSON (with the default converter unless one is given).
 
     Raises:
         DecodeError: when ``data`` is not the shape ``cls`` needs, with the body attached.
     """
+    conv = converter or _default or _make_default()
     try:
-        return converter.structure(data, cls)
-    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        return conv.structure(data, cls)
+    except _FAILURES as exc:
         if body is None:
             body = json.dumps(data, default=repr).encode()
         raise DecodeError(
@@ -184,6 +206,8 @@ def structure(
 
 
 def _reason(exc: BaseException) -> str:
+    import cattrs
+
     if isinstance(exc, cattrs.BaseValidationError):
         notes = cattrs.transform_error(exc)
         return "; ".join(notes[:3]) or str(exc)
