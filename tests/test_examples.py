@@ -6,18 +6,17 @@ import http.server
 import importlib
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from pngcheck import png_size
 
 import chutes
 from chutes.testing import FakeChutes, FakeRequest, Reply
@@ -27,35 +26,7 @@ EXAMPLES = REPO / "examples"
 RECORDED = Path(__file__).resolve().parent / "data" / "recorded" / "llamacpp"
 KEY = "examples-test-secret-key"
 SERVER_KEY = "cpk_0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef.LocalServer1"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt "
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    """Check that ``data`` is a complete 8-bit RGB PNG and return its (width, height)."""
-    assert data[:8] == PNG_SIGNATURE
-    pos, header, idat, kinds = 8, b"", b"", []
-    for _ in range(1000):  # bounded: a fake PNG has a handful of chunks
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
-        body = data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        assert zlib.crc32(kind + body) & 0xFFFFFFFF == crc
-        kinds.append(kind)
-        if kind == b"IHDR":
-            header = body
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-        if kind == b"IEND":
-            break
-    assert pos == len(data)
-    assert kinds[0] == b"IHDR"
-    assert kinds[-1] == b"IEND"
-    width, height, depth, colour, _, _, _ = struct.unpack(">IIBBBBB", header)
-    assert (depth, colour) == (8, 2)
-    assert len(zlib.decompress(idat)) == height * (1 + 3 * width)
-    return width, height
 
 
 def speak(request: FakeRequest) -> Reply:

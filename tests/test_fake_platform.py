@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import struct
-import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from pngcheck import PNG_SIGNATURE, png_size
 
 import chutes
 from chutes.testing import FakeChutes, FakeRequest, Reply
@@ -22,34 +21,6 @@ CHUTE_ID = "5b1d2c3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
 MODEL = "fake/model"
 MESSAGES = [{"role": "user", "content": "Please tell me about the lighthouse keeper today."}]
 LONG_REPLY = "one two three four five six seven eight"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    """Check that ``data`` is a complete 8-bit RGB PNG and return its (width, height)."""
-    assert data[:8] == PNG_SIGNATURE
-    pos, header, idat, kinds = 8, b"", b"", []
-    for _ in range(1000):  # bounded: a fake PNG has a handful of chunks
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
-        body = data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        assert zlib.crc32(kind + body) & 0xFFFFFFFF == crc
-        kinds.append(kind)
-        if kind == b"IHDR":
-            header = body
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-        if kind == b"IEND":
-            break
-    assert pos == len(data)
-    assert kinds[0] == b"IHDR"
-    assert kinds[-1] == b"IEND"
-    width, height, depth, colour, _, _, _ = struct.unpack(">IIBBBBB", header)
-    assert (depth, colour) == (8, 2)
-    assert len(zlib.decompress(idat)) == height * (1 + 3 * width)
-    return width, height
 
 
 @pytest.fixture
