@@ -133,6 +133,9 @@ def make_converter(
         overrides.update({n: override(omit=True) for n in names if n.startswith("_")})
         generated = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=strict, **overrides)
         aliases = ALIASES.get(cls, {})
+        # One alias is the common case: a single `in` is cheaper than a set operation.
+        alias = next(iter(aliases), None) if len(aliases) == 1 else None
+        more = frozenset(aliases) if len(aliases) > 1 else frozenset()
         ignored = UNMODELLED.get(cls, frozenset()) if strict else frozenset()
 
         def cleaned(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,7 +150,7 @@ def make_converter(
         def hook(value: Any, _: Any) -> Any:
             if type(value) is not dict and not isinstance(value, Mapping):
                 raise TypeError(f"expected a JSON object for {cls.__name__}")
-            if strict or (aliases and not aliases.keys().isdisjoint(value)):
+            if strict or (alias and alias in value) or (more and not more.isdisjoint(value)):
                 obj = generated(cleaned(value), cls)
             else:
                 # The fast path, once per chunk of a stream: well-formed JSON needs no copy.
