@@ -36,6 +36,7 @@ _BEFORE_RESPONSE: dict[type[BaseException], ConnectionFailure] = {
     httpx.ConnectError: ConnectionFailure.CONNECT,
     httpx.ProxyError: ConnectionFailure.CONNECT,
     # A reset or close before any response byte: the stale keep-alive case among others.
+    # (A RemoteProtocolError counts only when httpcore says no response came at all.)
     httpx.ReadError: ConnectionFailure.NO_RESPONSE,
     httpx.WriteError: ConnectionFailure.NO_RESPONSE,
     httpx.RemoteProtocolError: ConnectionFailure.NO_RESPONSE,
@@ -65,6 +66,10 @@ def _failure(exc: httpx.HTTPError, *, response_started: bool) -> ConnectionFailu
         if isinstance(exc, httpx.ReadTimeout):
             return ConnectionFailure.READ_TIMEOUT
         return ConnectionFailure.DROPPED
+    if isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" not in str(exc):
+        # The server answered, but not in HTTP (a bad status line, say): the work may have
+        # run, so this is not the "closed before answering" case that is safe to resend.
+        return ConnectionFailure.PROTOCOL
     for kind in type(exc).__mro__:
         found = _BEFORE_RESPONSE.get(kind)
         if found is not None:

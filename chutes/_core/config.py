@@ -31,7 +31,10 @@ __all__ = [
     "RetryPolicy",
     "Timeout",
     "TimeoutTypes",
+    "PROTECTED_HEADERS",
+    "check_extra_header",
     "check_header",
+    "set_header",
     "make_config",
 ]
 
@@ -214,8 +217,7 @@ class ClientConfig:
         if not isinstance(retry_policy, NotGiven):
             changes["retry_policy"] = _check_policy(retry_policy)
         if not isinstance(default_headers, NotGiven) and default_headers:
-            merged = dict(self.default_headers)
-            merged.update(_check_default_headers(default_headers))
+            merged = _check_default_headers(default_headers, dict(self.default_headers))
             changes["default_headers"] = tuple(merged.items())
         return attrs.evolve(self, **changes)
 
@@ -239,15 +241,42 @@ def _check_policy(value: object) -> RetryPolicy:
     return value
 
 
-def _check_default_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    result: dict[str, str] = {}
+# Headers the client owns: the key's two headers, and those that decide where and how the
+# request goes, which no input may change.
+PROTECTED_HEADERS: Final = frozenset({"authorization", "x-api-key", "host", "content-length"})
+
+
+def check_extra_header(name: str, value: str) -> None:
+    """Refuse a caller's header that is malformed or is one the client owns.
+
+    Raises:
+        ConfigurationError: naming the header.
+    """
+    check_header(name, value)
+    lowered = name.lower()
+    if lowered in _AUTH_HEADERS:
+        raise ConfigurationError(
+            f"do not pass the key in the {name!r} header; use api_key= (and auth_header=)"
+        )
+    if lowered in PROTECTED_HEADERS:
+        raise ConfigurationError(f"the {name!r} header is set by the client; do not pass it")
+
+
+def set_header(headers: dict[str, str], name: str, value: str) -> None:
+    """Set ``name`` in ``headers``, replacing any spelling of it (HTTP names ignore case)."""
+    lowered = name.lower()
+    for existing in [k for k in headers if k.lower() == lowered]:
+        del headers[existing]
+    headers[name] = value
+
+
+def _check_default_headers(
+    headers: Mapping[str, str], base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    result = dict(base or {})
     for name, value in headers.items():
-        check_header(name, value)
-        if name.lower() in _AUTH_HEADERS:
-            raise ConfigurationError(
-                f"do not pass the key in the {name!r} header; use api_key= (and auth_header=)"
-            )
-        result[name] = value
+        check_extra_header(name, value)
+        set_header(result, name, value)
     return result
 
 

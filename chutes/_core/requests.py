@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import SplitResult, urlencode, urlsplit
 
 import attrs
 
@@ -21,8 +21,9 @@ from .config import (
     NotGiven,
     Timeout,
     TimeoutTypes,
-    check_header,
+    check_extra_header,
     check_max_retries,
+    set_header,
 )
 from .errors import ConfigurationError
 from .targets import Target
@@ -40,7 +41,6 @@ __all__ = [
 USER_AGENT: Final = f"chutes-client/{__version__}"
 _METHOD: Final = re.compile(r"^[A-Za-z]+$")
 _BAD_URL: Final = re.compile(r"[\x00-\x20\x7f\\]|[^\x00-\x7f]")
-_PROTECTED: Final = frozenset({"authorization", "x-api-key", "host", "content-length"})
 
 PrimitiveParam = str | int | float | bool | None
 ParamsTypes = (
@@ -71,10 +71,11 @@ def base_headers(config: ClientConfig, *, json: bool = False) -> dict[str, str]:
     """The headers every request of a client carries (with ``json``, every JSON request),
     computed once per client."""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json, text/event-stream, */*"}
-    headers.update(config.default_headers)
-    headers.update(config.auth_headers())
     if json:
-        headers.setdefault("Content-Type", "application/json")
+        headers["Content-Type"] = "application/json"
+    for name, value in config.default_headers:
+        set_header(headers, name, value)
+    headers.update(config.auth_headers())
     return headers
 
 
@@ -161,15 +162,11 @@ def build_request(
     if headers or (is_json and prepared_json_headers is None):
         # Only a call with headers of its own pays for a copy; the prepared ones are shared.
         copied = dict(prepared_headers)
-        for name, value in (headers or {}).items():
-            check_header(name, value)
-            if name.lower() in _PROTECTED:
-                raise ConfigurationError(
-                    f"the {name!r} header is set by the client; do not pass it"
-                )
-            copied[name] = value
         if is_json:
-            copied.setdefault("Content-Type", "application/json")
+            set_header(copied, "Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            check_extra_header(name, value)
+            set_header(copied, name, value)
         merged = copied
     if is_json:
         if content is not None:
@@ -194,13 +191,25 @@ def build_request(
     )
 
 
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+def _origin(parts: SplitResult) -> tuple[str, str | None, int | None]:
+    """Scheme, host and effective port: the key goes only where all three match."""
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # never equal to a real origin's port
+    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS.get(parts.scheme)
+
+
 def build_download(
     config: ClientConfig, prepared_headers: Mapping[str, str], target: Target, url: str
 ) -> RequestSpec:
     """A ``GET`` of an absolute URL a chute returned (an image URL).
 
-    The key goes along only when the URL is on the chute's own host and scheme; anywhere
-    else the request carries no credentials at all.
+    The key goes along only when the URL has the chute's own scheme, host and port;
+    anywhere else the request carries no credentials at all.
 
     Raises:
         ConfigurationError: for anything but a plain absolute http(s) URL.
@@ -210,9 +219,7 @@ def build_download(
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
         raise ConfigurationError(f"cannot download {url!r}: not a plain http(s) URL")
-    same = parts.hostname == target.host.strip("[]") and target.base_url.startswith(
-        f"{parts.scheme}://"
-    )
+    same = _origin(parts) == _origin(urlsplit(target.base_url))
     headers = dict(prepared_headers)
     if not same:
         for name in config.auth_headers():
