@@ -5,6 +5,7 @@ It mirrors ``chutes._streams`` line for line; only the I/O verbs are awaited.
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -119,6 +120,16 @@ class _AsyncStream(Generic[T, D]):
             await self.aclose()
             raise
         decoder = self._decoder
+        if decoder.done and not decoder.deferred:
+            # The end marker came and every item before it is out: only now read the rest
+            # of the body, so no item waits on it.
+            try:
+                await self._drain(chunks)
+                await self._finish()
+            except ChutesError:
+                await self._fail()
+                raise
+            return
         try:
             decoder.flush()
             try:
@@ -131,9 +142,6 @@ class _AsyncStream(Generic[T, D]):
                     await self._finish()
             else:
                 self._pending.extend(decoder.feed(chunk))
-                if decoder.done and not decoder.deferred:
-                    await self._drain(chunks)
-                    await self._finish()
         except ChutesError:
             await self._fail()
             raise
@@ -156,6 +164,17 @@ class _AsyncStream(Generic[T, D]):
     async def _finish(self) -> None:
         self._client._count_tokens(self._spec.target, self._decoder.usage)
         await self.aclose()
+
+    def __del__(self) -> None:
+        raw = self._raw
+        if raw is not None and not raw.is_closed:
+            # An async response cannot be closed from here; say so, as for unclosed clients.
+            warnings.warn(
+                "an async chutes stream was garbage-collected without being closed; use "
+                "`async with` or `await stream.aclose()`",
+                ResourceWarning,
+                stacklevel=2,
+            )
 
     async def aclose(self) -> None:
         """Close the response; safe to call more than once."""

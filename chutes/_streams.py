@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Iterator
 from types import TracebackType
@@ -118,6 +119,16 @@ class _Stream(Generic[T, D]):
             self.close()
             raise
         decoder = self._decoder
+        if decoder.done and not decoder.deferred:
+            # The end marker came and every item before it is out: only now read the rest
+            # of the body, so no item waits on it.
+            try:
+                self._drain(chunks)
+                self._finish()
+            except ChutesError:
+                self._fail()
+                raise
+            return
         try:
             decoder.flush()
             try:
@@ -130,9 +141,6 @@ class _Stream(Generic[T, D]):
                     self._finish()
             else:
                 self._pending.extend(decoder.feed(chunk))
-                if decoder.done and not decoder.deferred:
-                    self._drain(chunks)
-                    self._finish()
         except ChutesError:
             self._fail()
             raise
@@ -155,6 +163,13 @@ class _Stream(Generic[T, D]):
     def _finish(self) -> None:
         self._client._count_tokens(self._spec.target, self._decoder.usage)
         self.close()
+
+    def __del__(self) -> None:
+        raw = self._raw
+        if raw is not None and not raw.is_closed:
+            # Iterated without `with` and abandoned: give the connection back all the same.
+            with contextlib.suppress(Exception):
+                raw.close()
 
     def close(self) -> None:
         """Close the response; safe to call more than once."""
