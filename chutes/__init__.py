@@ -93,6 +93,8 @@ if TYPE_CHECKING:
         UsageSnapshot,
     )
     from ._images import (
+        AsyncImage,
+        AsyncImagesResponse,
         Image,
         ImagesResponse,
     )
@@ -161,6 +163,8 @@ _LAZY: dict[str, str] = {
     "Image": "._images",
     "Images": "._resources",
     "ImagesResponse": "._images",
+    "AsyncImage": "._images",
+    "AsyncImagesResponse": "._images",
     "InternalServerError": "._core.errors",
     "Model": "._core.models",
     "ModelList": "._core.models",
@@ -215,7 +219,9 @@ __all__ = [
     "AsyncCompletions",
     "AsyncEmbeddings",
     "AsyncEventStream",
+    "AsyncImage",
     "AsyncImages",
+    "AsyncImagesResponse",
     "AsyncModels",
     "AuthenticationError",
     "BadRequestError",

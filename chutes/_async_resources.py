@@ -22,7 +22,7 @@ from ._core.openai import (
 )
 from ._core.requests import RequestSpec
 from ._core.streaming import ChatChunkDecoder, CompletionChunkDecoder
-from ._images import ImagesResponse, images_from_response
+from ._images import AsyncImagesResponse, async_images_from_response
 from ._response import Response
 
 if TYPE_CHECKING:
@@ -378,8 +378,9 @@ class AsyncImages(_AsyncResource):
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         **extra_body: Any,
-    ) -> ImagesResponse:
-        """Generate images; the same :class:`ImagesResponse` for base64, URL or raw bytes.
+    ) -> AsyncImagesResponse:
+        """Generate images; the same :class:`AsyncImagesResponse` for base64, URL or raw bytes
+        (``await result.data[0].bytes()``).
 
         With ``path="/generate"`` (the diffusion template) the body is flat (``prompt``,
         ``width``, ``height``, ``num_inference_steps``, ``guidance_scale``, ``seed``,
@@ -407,9 +408,9 @@ class AsyncImages(_AsyncResource):
         spec = self._post(path, make_body(named, extra_body), extra_headers, timeout, max_retries)
         afetch = chute._fetcher()
 
-        def decode(response: Response) -> ImagesResponse:
-            return images_from_response(
-                response.content, response.headers.get("content-type"), afetch=afetch
+        def decode(response: Response) -> AsyncImagesResponse:
+            return async_images_from_response(
+                response.content, response.headers.get("content-type"), fetch=afetch
             )
 
         return await chute._call(spec, decode)

@@ -1,7 +1,9 @@
 """Generated images: base64 JSON, URL JSON and raw ``image/*`` bodies as one type.
 
 Images only read bytes; any download goes through the fetcher the client injected, so the
-client's pool, timeouts and key rules apply (the key goes only to the chute's own host).
+client's pool, timeouts and key rules apply (the key goes only to the chute's own origin).
+``Image`` belongs to ``Client``; ``AsyncImage`` to ``AsyncClient``, with the same names
+awaited.
 """
 
 from __future__ import annotations
@@ -13,22 +15,29 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
 from ._core.decoding import UNMODELLED, decode_json, structure
 from ._core.errors import DecodeError
 
-__all__ = ["Image", "ImagesResponse", "images_from_response"]
+__all__ = [
+    "AsyncImage",
+    "AsyncImagesResponse",
+    "Image",
+    "ImagesResponse",
+    "async_images_from_response",
+    "images_from_response",
+]
 
 Fetch = Callable[[str], bytes]
 AsyncFetch = Callable[[str], Awaitable[bytes]]
 
 
 @attrs.frozen(slots=True)
-class Image:
-    """One generated image: ``b64_json``, a ``url``, or the raw bytes a cord answered with.
+class _ImageData:
+    """What every generated image holds, however it arrived.
 
     Attributes:
         b64_json: the image as base64, when the server sent it that way.
@@ -41,10 +50,8 @@ class Image:
     url: str | None = None
     revised_prompt: str | None = None
     content_type: str | None = None
-    # builtins.bytes: inside the class, `bytes` names the method below.
+    # builtins.bytes: inside the subclasses, `bytes` names their method.
     _data: builtins.bytes | None = attrs.field(default=None, repr=False, alias="data")
-    _fetch: Fetch | None = attrs.field(default=None, repr=False, eq=False, alias="fetch")
-    _afetch: AsyncFetch | None = attrs.field(default=None, repr=False, eq=False, alias="afetch")
 
     def _local(self) -> builtins.bytes | None:
         if self._data is not None:
@@ -56,32 +63,30 @@ class Image:
                 raise DecodeError(
                     f"b64_json is not valid base64: {exc}", body=self.b64_json.encode()
                 ) from None
+        if self.url is None:
+            raise DecodeError("the image has neither data nor a URL", body=b"")
         return None
+
+
+@attrs.frozen(slots=True)
+class Image(_ImageData):
+    """One generated image from a :class:`chutes.Client`."""
+
+    _fetch: Fetch | None = attrs.field(default=None, repr=False, eq=False, alias="fetch")
 
     def bytes(self) -> builtins.bytes:
         """The image bytes: decoded, or downloaded from ``url`` with the client's pool.
 
         Raises:
-            RuntimeError: for a URL image of an ``AsyncClient`` (use :meth:`abytes`).
-            DecodeError: when the image has neither data nor a URL.
+            DecodeError: when the image has neither data nor a URL, or bad base64.
+            RuntimeError: for a URL image built without a client.
         """
         local = self._local()
         if local is not None:
             return local
-        if self.url is None:
-            raise DecodeError("the image has neither data nor a URL", body=b"")
-        if self._fetch is None:
-            raise RuntimeError("this image comes from an AsyncClient: use `await image.abytes()`")
+        if self._fetch is None or self.url is None:
+            raise RuntimeError("this image has no client to download its URL with")
         return self._fetch(self.url)
-
-    async def abytes(self) -> builtins.bytes:
-        """The image bytes; downloads a URL image with an ``AsyncClient``'s pool."""
-        local = self._local()
-        if local is not None:
-            return local
-        if self.url is not None and self._afetch is not None:
-            return await self._afetch(self.url)
-        return self.bytes()
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the image bytes to ``path`` and return it as a :class:`~pathlib.Path`."""
@@ -89,10 +94,31 @@ class Image:
         target.write_bytes(self.bytes())
         return target
 
-    async def asave(self, path: str | os.PathLike[str]) -> Path:
-        """Like :meth:`save`, downloading with an ``AsyncClient`` when needed."""
+
+@attrs.frozen(slots=True)
+class AsyncImage(_ImageData):
+    """One generated image from a :class:`chutes.AsyncClient`: ``await image.bytes()``."""
+
+    _fetch: AsyncFetch | None = attrs.field(default=None, repr=False, eq=False, alias="fetch")
+
+    async def bytes(self) -> builtins.bytes:
+        """The image bytes: decoded, or downloaded from ``url`` with the client's pool.
+
+        Raises:
+            DecodeError: when the image has neither data nor a URL, or bad base64.
+            RuntimeError: for a URL image built without a client.
+        """
+        local = self._local()
+        if local is not None:
+            return local
+        if self._fetch is None or self.url is None:
+            raise RuntimeError("this image has no client to download its URL with")
+        return await self._fetch(self.url)
+
+    async def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the image bytes to ``path`` and return it as a :class:`~pathlib.Path`."""
         target = Path(path)
-        target.write_bytes(await self.abytes())
+        target.write_bytes(await self.bytes())
         return target
 
 
@@ -105,32 +131,61 @@ class ImagesResponse:
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
 
 
-UNMODELLED[ImagesResponse] = frozenset(
-    {"background", "output_format", "quality", "size", "usage", "safety_identifier", "svg_usage"}
+@attrs.frozen(slots=True)
+class AsyncImagesResponse:
+    """The answer of an image generation on an ``AsyncClient``: ``await data[0].bytes()``."""
+
+    created: int = 0
+    data: list[AsyncImage] = attrs.field(factory=list)
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+
+
+UNMODELLED[ImagesResponse] = UNMODELLED[AsyncImagesResponse] = frozenset(
+    {
+        "background",
+        "output_format",
+        "quality",
+        "size",
+        "usage",
+        "safety_identifier",
+        "svg_usage",
+    }
 )
-UNMODELLED[Image] = frozenset({"provider_specific_fields"})
+UNMODELLED[Image] = UNMODELLED[AsyncImage] = frozenset({"provider_specific_fields"})
+
+R = TypeVar("R", ImagesResponse, AsyncImagesResponse)
+
+
+def _from_response(cls: type[R], content: bytes, content_type: str | None, **injected: Any) -> R:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    image_cls: type[Image] | type[AsyncImage] = Image if cls is ImagesResponse else AsyncImage
+    if media.startswith("image/"):
+        image = image_cls(content_type=media, data=content)
+        return cls(created=int(time.time()), data=[image])  # type: ignore[list-item]
+    decoded = structure(decode_json(content, content_type), cls, body=content)
+    images = [attrs.evolve(i, **injected) for i in decoded.data]
+    result = attrs.evolve(decoded, data=images)
+    object.__setattr__(result, "raw", decoded.raw)
+    return result
 
 
 def images_from_response(
-    content: bytes,
-    content_type: str | None,
-    *,
-    fetch: Fetch | None = None,
-    afetch: AsyncFetch | None = None,
+    content: bytes, content_type: str | None, *, fetch: Fetch | None = None
 ) -> ImagesResponse:
     """An :class:`ImagesResponse` from a JSON body or a raw ``image/*`` body.
 
     Raises:
         DecodeError: for a body that is neither.
     """
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media.startswith("image/"):
-        image = Image(content_type=media, data=content)
-        return ImagesResponse(created=int(time.time()), data=[image])
-    decoded = structure(decode_json(content, content_type), ImagesResponse, body=content)
-    if fetch is None and afetch is None:
-        return decoded
-    images = [attrs.evolve(i, fetch=fetch, afetch=afetch) for i in decoded.data]
-    result = attrs.evolve(decoded, data=images)
-    object.__setattr__(result, "raw", decoded.raw)
-    return result
+    return _from_response(ImagesResponse, content, content_type, fetch=fetch)
+
+
+def async_images_from_response(
+    content: bytes, content_type: str | None, *, fetch: AsyncFetch | None = None
+) -> AsyncImagesResponse:
+    """An :class:`AsyncImagesResponse` from a JSON body or a raw ``image/*`` body.
+
+    Raises:
+        DecodeError: for a body that is neither.
+    """
+    return _from_response(AsyncImagesResponse, content, content_type, fetch=fetch)

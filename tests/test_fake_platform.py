@@ -530,7 +530,7 @@ async def test_async_images_url_downloads_png(async_client: chutes.AsyncClient) 
     result = await async_client.chute("me/flux").images.generate(
         prompt="a fox", size="20x10", response_format="url"
     )
-    assert png_size(await result.data[0].abytes()) == (20, 10)
+    assert png_size(await result.data[0].bytes()) == (20, 10)
 
 
 def test_generate_answers_raw_png_bytes(sync_client: chutes.Client) -> None:

@@ -16,6 +16,7 @@ import pytest
 import respx
 
 import chutes
+from chutes.testing import FakeChutes
 
 DATA = Path(__file__).parent / "data"
 KEY = "cpk_0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef.HELPERabc123"
@@ -394,3 +395,12 @@ def test_llm_gateway_chat_sends_model_in_body(
     )
     client.llm.chat.completions.create(model="deepseek-ai/DeepSeek-V3-0324", messages=MESSAGES)
     assert _sent(route)["model"] == "deepseek-ai/DeepSeek-V3-0324"
+
+
+@pytest.mark.parametrize("name", ["headers", "params", "extra_body"])
+def test_helpers_refuse_request_options_as_body_fields(name: str) -> None:
+    """headers=/params= given to a helper raise instead of landing in the JSON body."""
+    fake = FakeChutes(api_key="k")
+    with fake.client() as client, pytest.raises(chutes.ConfigurationError, match=name):
+        client.llm.chat.completions.create(messages=[], **{name: {"x": "1"}})
+    assert fake.requests == []

@@ -98,11 +98,11 @@ def test_image_bytes_equal_served_bytes(
 async def test_async_image_bytes_equal_served_bytes(
     aclient: chutes.AsyncClient, mock: respx.MockRouter, kind: str, path: str
 ) -> None:
-    """Async: ``await data[0].abytes()`` is exactly the image served, whatever the form."""
+    """Async: ``await data[0].bytes()`` is exactly the image served, whatever the form."""
     served = _serve(mock, kind)
     result = await aclient.chute(url=BASE).images.generate(prompt="a cat", path=path)
-    assert isinstance(result, chutes.ImagesResponse)
-    assert await result.data[0].abytes() == served
+    assert isinstance(result, chutes.AsyncImagesResponse)
+    assert await result.data[0].bytes() == served
 
 
 @pytest.mark.parametrize(("kind", "path"), KINDS)
@@ -118,14 +118,14 @@ def test_save_writes_the_bytes(
 
 
 @pytest.mark.parametrize(("kind", "path"), KINDS)
-async def test_async_asave_writes_the_bytes(
+async def test_async_save_writes_the_bytes(
     aclient: chutes.AsyncClient, mock: respx.MockRouter, tmp_path: Path, kind: str, path: str
 ) -> None:
-    """Async: ``await asave(path)`` writes the image bytes."""
+    """Async: ``await save(path)`` writes the image bytes."""
     served = _serve(mock, kind)
     image = (await aclient.chute(url=BASE).images.generate(prompt="a cat", path=path)).data[0]
     target = tmp_path / "out.img"
-    await image.asave(target)
+    await image.save(target)
     assert target.read_bytes() == served
 
 
@@ -208,7 +208,7 @@ async def test_async_url_on_another_host_downloaded_without_key(
     """Async: a URL image on another host is fetched with no Authorization header."""
     _serve(mock, "url")
     download = mock["download"]
-    await (await aclient.chute(url=BASE).images.generate(prompt="a cat")).data[0].abytes()
+    await (await aclient.chute(url=BASE).images.generate(prompt="a cat")).data[0].bytes()
     headers = download.calls.last.request.headers
     assert "authorization" not in headers
     assert "x-api-key" not in headers
@@ -221,7 +221,7 @@ async def test_async_url_on_own_host_downloaded_with_key(
     mock.post(GENERATIONS).respond(200, json={"data": [{"url": OWN_URL}]})
     download = mock.get(OWN_URL).respond(200, content=PNG)
     image = (await aclient.chute(url=BASE).images.generate(prompt="a cat")).data[0]
-    assert await image.abytes() == PNG
+    assert await image.bytes() == PNG
     assert download.calls.last.request.headers["authorization"] == f"Bearer {KEY}"
 
 
@@ -232,17 +232,6 @@ def test_same_host_other_scheme_gets_no_key(client: chutes.Client, mock: respx.M
     download = mock.get(other).respond(200, content=PNG)
     client.chute(url=BASE).images.generate(prompt="a cat").data[0].bytes()
     assert "authorization" not in download.calls.last.request.headers
-
-
-async def test_url_image_of_async_client_refuses_sync_bytes(
-    aclient: chutes.AsyncClient, mock: respx.MockRouter
-) -> None:
-    """A URL image from an AsyncClient points to ``abytes()`` instead of blocking."""
-    _serve(mock, "url")
-    image = (await aclient.chute(url=BASE).images.generate(prompt="a cat")).data[0]
-    with pytest.raises(RuntimeError, match="abytes"):
-        image.bytes()
-    assert not mock["download"].called
 
 
 # --- what the diffusion cord is sent ------------------------------------------------------

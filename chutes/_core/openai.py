@@ -53,6 +53,13 @@ def make_body(
     for key, value in extra.items():
         if key in ("stream", "stream_options"):
             raise ConfigurationError(f"pass {key}= as the named argument, not in the extra body")
+        if key in ("headers", "params", "extra_body"):
+            # Easy to pass by habit from chute.post(); silently sending them as JSON fields
+            # would hide the mistake.
+            raise ConfigurationError(
+                f"helpers take no {key}=: pass extra_headers= for headers, and body fields "
+                "as keyword arguments"
+            )
         if key in body:
             raise ConfigurationError(f"{key!r} is given twice")
         body[key] = value
