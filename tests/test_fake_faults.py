@@ -161,9 +161,9 @@ async def test_fault_queue_is_consumed(make: Any, fake: FakeChutes, delays: list
 async def test_429_retry_after_is_honoured(
     make: Any, fake: FakeChutes, delays: list[float]
 ) -> None:
-    """A 429 with ``Retry-After: 1`` is retried after exactly 1.0 s."""
+    """A 429 with ``Retry-After: 1`` is retried after exactly 1.0 s (sleeps are recorded)."""
     fake.fail_next(429, retry_after=1)
-    caller = make(max_retries=2)
+    caller = make(max_retries=2, retry_policy=chutes.RetryPolicy(jitter=False))
     assert await caller.chat() == REPLY
     assert delays == [1.0]
     assert len(fake.requests) == 2
@@ -309,7 +309,7 @@ async def test_cord_post_retried_after_fault(
 async def test_cord_post_retry_after(make: Any, fake: FakeChutes, delays: list[float]) -> None:
     """A plain ``chute.post`` honours the injected ``Retry-After``."""
     fake.fail_next(429, retry_after=2.5)
-    await make(max_retries=1).post()
+    await make(max_retries=1, retry_policy=chutes.RetryPolicy(jitter=False)).post()
     assert delays == [2.5]
 
 

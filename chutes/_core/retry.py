@@ -142,5 +142,8 @@ def decide(
     if not retryable or attempt > max_retries:
         return Fail(retry_after)
     if retry_after is not None:
-        return Retry(retry_after) if retry_after <= policy.max_delay else Fail(retry_after)
+        if retry_after > policy.max_delay:
+            return Fail(retry_after)
+        # initial_delay=0 is the contract's "never sleep", and it wins over the server.
+        return Retry(retry_after if policy.initial_delay > 0 else 0.0)
     return Retry(backoff(policy, attempt, rng))

@@ -276,3 +276,31 @@ def test_garbage_retry_after_falls_back_to_backoff() -> None:
 def test_success_ignores_retry_after() -> None:
     """A success is accepted whatever Retry-After says."""
     assert run(status=200, headers={"retry-after": "120"}) == Accept()
+
+
+def test_zero_initial_delay_overrides_retry_after() -> None:
+    """With initial_delay=0 a Retry-After within the cap still gives a zero wait."""
+    decision = decide(
+        RetryPolicy(initial_delay=0),
+        attempt=1,
+        max_retries=2,
+        now=NOW,
+        rng=lambda: 0.5,
+        status=429,
+        headers={"retry-after": "5"},
+    )
+    assert decision == Retry(0.0)
+
+
+def test_zero_initial_delay_keeps_the_cap_on_retry_after() -> None:
+    """With initial_delay=0 a Retry-After beyond the cap still fails with retry_after set."""
+    decision = decide(
+        RetryPolicy(initial_delay=0),
+        attempt=1,
+        max_retries=2,
+        now=NOW,
+        rng=lambda: 0.5,
+        status=429,
+        headers={"retry-after": "120"},
+    )
+    assert decision == Fail(120.0)
