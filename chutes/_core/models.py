@@ -70,8 +70,12 @@ def _number(value: str | None) -> float | None:
 
 
 def has_quota(headers: Mapping[str, str]) -> bool:
-    """Whether any ``X-Chutes-Quota-*`` header was sent (one lookup when they were)."""
-    return any(headers.get(name) is not None for name in _QUOTA_HEADERS)
+    """Whether any ``X-Chutes-Quota-*`` header was sent.
+
+    One pass over the names: on every call, that is cheaper than three lookups in a
+    case-insensitive mapping that decodes its headers on each lookup.
+    """
+    return any(name[:15].lower() == "x-chutes-quota-" for name in headers)
 
 
 def quota_from_headers(headers: Mapping[str, str]) -> Quota | None:
