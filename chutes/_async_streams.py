@@ -211,14 +211,16 @@ class _AsyncChunkStream(_AsyncStream[C, ChunkDecoder[C, R]]):
 
         No typed chunk is built on this path: the text is read from each parsed chunk.
         """
-        text_of, next_item = self._decoder.text_of, self._next_item
+        text_of, pending = self._decoder.text_of, self._pending
         while True:
-            try:
-                piece = text_of(await next_item())
-            except StopAsyncIteration:
+            # Batches: a network chunk holds many stream chunks, handled in one inner loop.
+            while pending:
+                piece = text_of(pending.popleft())
+                if piece:
+                    yield piece
+            if self._finished:
                 return
-            if piece:
-                yield piece
+            await self._pull()
 
     async def collect(self) -> R:
         """Read the rest of the stream and assemble the whole response."""

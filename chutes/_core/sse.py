@@ -104,9 +104,14 @@ class SSEParser:
                 data.append(line[6:] if line[5:6] == " " else line[5:])
             elif line:
                 self._line(line, items)
+            elif data:
+                # _dispatch, inlined: this runs once per event.
+                text = data[0] if len(data) == 1 else "\n".join(data)
+                items.append(ServerSentEvent(self._event or "message", text, self._id, self._retry))
+                data = self._data = []
+                self._event = ""
             else:
-                self._dispatch(items)
-                data = self._data
+                self._event = ""
         return items
 
     def pending_text(self) -> str:

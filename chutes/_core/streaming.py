@@ -166,6 +166,8 @@ class EventDecoder(_Deferring):
 # iterating a stream builds each typed chunk once, on demand (`typed`).
 
 Payload = dict[str, Any]
+_raw_decode = json.JSONDecoder().raw_decode
+_INVALID: Final = object()
 
 
 @attrs.define(slots=True)
@@ -310,8 +312,16 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
             self.done = True
             return None
         try:
-            payload = json.loads(data)
+            # raw_decode skips json.loads' wrapper and trailing-space regex, once per chunk.
+            payload, end = _raw_decode(data)
+            if end != len(data) and data[end:].strip():
+                raise ValueError("extra data after the JSON value")
         except ValueError:
+            try:
+                payload = json.loads(data)  # leading whitespace, or the real error message
+            except ValueError:
+                payload = _INVALID
+        if payload is _INVALID:
             if event.event == "error":
                 raise StreamError(data, partial_text=self.partial_text, detail=data) from None
             raise StreamError(
