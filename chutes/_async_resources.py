@@ -44,10 +44,11 @@ class _AsyncResource:
     def __init__(self, chute: AsyncChute) -> None:
         self._chute = chute
 
-    def _post(
+    def _spec(
         self,
+        method: str,
         path: str,
-        body: dict[str, Any],
+        body: dict[str, Any] | NotGiven,
         extra_headers: Mapping[str, str] | None,
         timeout: TimeoutTypes | NotGiven,
         max_retries: int | NotGiven,
@@ -55,7 +56,7 @@ class _AsyncResource:
         chute = self._chute
         return chute._client._spec(
             chute.target,
-            "POST",
+            method,
             path,
             json=body,
             content=None,
@@ -198,7 +199,7 @@ class AsyncChatCompletions(_AsyncResource):
             "user": user,
         }
         body = make_body(named, extra_body, stream=stream, stream_options=stream_options)
-        spec = self._post(path, body, extra_headers, timeout, max_retries)
+        spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
         if stream:
             opened = AsyncChatCompletionStream(self._chute._client, spec, ChatChunkDecoder())
             return await opened.__aenter__()
@@ -312,7 +313,7 @@ class AsyncCompletions(_AsyncResource):
             "user": user,
         }
         body = make_body(named, extra_body, stream=stream, stream_options=stream_options)
-        spec = self._post(path, body, extra_headers, timeout, max_retries)
+        spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
         if stream:
             opened = AsyncCompletionStream(self._chute._client, spec, CompletionChunkDecoder())
             return await opened.__aenter__()
@@ -351,7 +352,9 @@ class AsyncEmbeddings(_AsyncResource):
             "dimensions": dimensions,
             "user": user,
         }
-        spec = self._post(path, make_body(named, extra_body), extra_headers, timeout, max_retries)
+        spec = self._spec(
+            "POST", path, make_body(named, extra_body), extra_headers, timeout, max_retries
+        )
         result: EmbeddingsResponse = await self._decoded(spec, EmbeddingsResponse)
         return result
 
@@ -405,7 +408,9 @@ class AsyncImages(_AsyncResource):
             "negative_prompt": negative_prompt,
         }
         chute = self._chute
-        spec = self._post(path, make_body(named, extra_body), extra_headers, timeout, max_retries)
+        spec = self._spec(
+            "POST", path, make_body(named, extra_body), extra_headers, timeout, max_retries
+        )
         afetch = chute._fetcher()
 
         def decode(response: Response) -> AsyncImagesResponse:
@@ -433,17 +438,6 @@ class AsyncModels(_AsyncResource):
             APIStatusError: when the chute answers an error status.
             DecodeError: when a success body is not a model list.
         """
-        chute = self._chute
-        spec = chute._client._spec(
-            chute.target,
-            "GET",
-            path,
-            json=NOT_GIVEN,
-            content=None,
-            headers=extra_headers,
-            params=None,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        spec = self._spec("GET", path, NOT_GIVEN, extra_headers, timeout, max_retries)
         result: ModelList = await self._decoded(spec, ModelList)
         return result

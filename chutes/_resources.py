@@ -38,10 +38,11 @@ class _Resource:
     def __init__(self, chute: Chute) -> None:
         self._chute = chute
 
-    def _post(
+    def _spec(
         self,
+        method: str,
         path: str,
-        body: dict[str, Any],
+        body: dict[str, Any] | NotGiven,
         extra_headers: Mapping[str, str] | None,
         timeout: TimeoutTypes | NotGiven,
         max_retries: int | NotGiven,
@@ -49,7 +50,7 @@ class _Resource:
         chute = self._chute
         return chute._client._spec(
             chute.target,
-            "POST",
+            method,
             path,
             json=body,
             content=None,
@@ -192,7 +193,7 @@ class ChatCompletions(_Resource):
             "user": user,
         }
         body = make_body(named, extra_body, stream=stream, stream_options=stream_options)
-        spec = self._post(path, body, extra_headers, timeout, max_retries)
+        spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
         if stream:
             opened = ChatCompletionStream(self._chute._client, spec, ChatChunkDecoder())
             return opened.__enter__()
@@ -306,7 +307,7 @@ class Completions(_Resource):
             "user": user,
         }
         body = make_body(named, extra_body, stream=stream, stream_options=stream_options)
-        spec = self._post(path, body, extra_headers, timeout, max_retries)
+        spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
         if stream:
             opened = CompletionStream(self._chute._client, spec, CompletionChunkDecoder())
             return opened.__enter__()
@@ -345,7 +346,9 @@ class Embeddings(_Resource):
             "dimensions": dimensions,
             "user": user,
         }
-        spec = self._post(path, make_body(named, extra_body), extra_headers, timeout, max_retries)
+        spec = self._spec(
+            "POST", path, make_body(named, extra_body), extra_headers, timeout, max_retries
+        )
         result: EmbeddingsResponse = self._decoded(spec, EmbeddingsResponse)
         return result
 
@@ -398,7 +401,9 @@ class Images(_Resource):
             "negative_prompt": negative_prompt,
         }
         chute = self._chute
-        spec = self._post(path, make_body(named, extra_body), extra_headers, timeout, max_retries)
+        spec = self._spec(
+            "POST", path, make_body(named, extra_body), extra_headers, timeout, max_retries
+        )
         fetch = chute._fetcher()
 
         def decode(response: Response) -> ImagesResponse:
@@ -426,17 +431,6 @@ class Models(_Resource):
             APIStatusError: when the chute answers an error status.
             DecodeError: when a success body is not a model list.
         """
-        chute = self._chute
-        spec = chute._client._spec(
-            chute.target,
-            "GET",
-            path,
-            json=NOT_GIVEN,
-            content=None,
-            headers=extra_headers,
-            params=None,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        spec = self._spec("GET", path, NOT_GIVEN, extra_headers, timeout, max_retries)
         result: ModelList = self._decoded(spec, ModelList)
         return result
