@@ -17,12 +17,20 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import attrs
 
 from . import models as m
+from .builders import Builders
 from .errors import DecodeError
 
 if TYPE_CHECKING:
     import cattrs
 
-__all__ = ["converter", "decode_body", "decode_json", "make_converter", "structure"]
+__all__ = [
+    "converter",
+    "decode_body",
+    "decode_json",
+    "make_converter",
+    "structure",
+    "structurer",
+]
 
 T = TypeVar("T")
 
@@ -103,24 +111,37 @@ def _embedding(value: Any, _: Any) -> list[float] | str:
 
 
 def make_converter(
-    *, strict: bool = False, renames: Mapping[type, Mapping[str, str]] | None = None
+    *,
+    strict: bool = False,
+    renames: Mapping[type, Mapping[str, str]] | None = None,
+    builders: bool = True,
 ) -> cattrs.Converter:
     """A converter for the response models.
 
     Args:
         strict: refuse keys that are neither modelled nor known-unmodelled.
         renames: attribute -> wire name per class (defaults to :data:`RENAMES`).
+        builders: let generated builders (:mod:`.builders`) take well-formed JSON, with
+            cattrs deciding everything else; the results are the same either way. Strict
+            converters never use them.
     """
     # Imported here: a client that never decodes a typed response never pays for cattrs.
     import cattrs
     from cattrs.gen import make_dict_structure_fn, override
 
+    global _FAILURES
+    _FAILURES = (cattrs.BaseValidationError, TypeError, ValueError, KeyError, AttributeError)
     table = RENAMES if renames is None else renames
     conv = cattrs.Converter(detailed_validation=strict)
     conv.register_structure_hook(str, _str)
     conv.register_structure_hook(int, _int)
     conv.register_structure_hook(float, _float)
     conv.register_structure_hook_func(lambda t: t == (list[float] | str), _embedding)
+    builder_of = (
+        None
+        if strict or not builders
+        else Builders(conv.get_structure_hook, renames=table, aliases=ALIASES)
+    )
 
     def factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
         names = {a.name for a in attrs.fields(cls)}
@@ -147,7 +168,7 @@ def make_converter(
                     data.setdefault(field, found)
             return data
 
-        def hook(value: Any, _: Any) -> Any:
+        def slow(value: Any) -> Any:
             if type(value) is not dict and not isinstance(value, Mapping):
                 raise TypeError(f"expected a JSON object for {cls.__name__}")
             if strict or (alias and alias in value) or (more and not more.isdisjoint(value)):
@@ -164,6 +185,18 @@ def make_converter(
                 object.__setattr__(obj, "raw", value)
             return obj
 
+        build = builder_of(cls) if builder_of is not None else None
+        if build is None:
+            return lambda value, _: slow(value)
+
+        def hook(value: Any, _: Any) -> Any:
+            if type(value) is dict:
+                try:
+                    return build(value)
+                except Exception:
+                    return slow(value)  # cattrs, on the same data, decides and explains
+            return slow(value)
+
         return hook
 
     conv.register_structure_hook_factory(attrs.has, factory)
@@ -171,17 +204,14 @@ def make_converter(
 
 
 _default: cattrs.Converter | None = None
-# What a failed structure raises: filled in with cattrs' validation error on first use.
+# What a failed structure raises: cattrs' validation error joins when a converter is made.
 _FAILURES: tuple[type[BaseException], ...] = (TypeError, ValueError, KeyError, AttributeError)
 
 
 def converter() -> cattrs.Converter:
     """The lenient converter every response is decoded with, made on first use."""
-    global _default, _FAILURES
+    global _default
     if _default is None:
-        import cattrs
-
-        _FAILURES = (cattrs.BaseValidationError, *_FAILURES)
         _default = make_converter()
     return _default
 
@@ -201,11 +231,27 @@ def structure(
     try:
         return conv.structure(data, cls)
     except _FAILURES as exc:
-        if body is None:
-            body = json.dumps(data, default=repr).encode()
-        raise DecodeError(
-            f"the response is not a valid {cls.__name__}: {_reason(exc)}", body=body
-        ) from None
+        raise _failed(exc, data, cls, body) from None
+
+
+def structurer(cls: type[T]) -> Callable[[Any], T]:
+    """``structure(data, cls)`` with the default converter's hook for ``cls`` looked up once,
+    for a caller that decodes many values of one type (the chunks of a stream)."""
+    hook = (_default or _make_default()).get_structure_hook(cls)
+
+    def run(data: Any) -> T:
+        try:
+            return hook(data, cls)  # type: ignore[no-any-return]
+        except _FAILURES as exc:
+            raise _failed(exc, data, cls, None) from None
+
+    return run
+
+
+def _failed(exc: BaseException, data: Any, cls: type, body: bytes | None) -> DecodeError:
+    if body is None:
+        body = json.dumps(data, default=repr).encode()
+    return DecodeError(f"the response is not a valid {cls.__name__}: {_reason(exc)}", body=body)
 
 
 def _reason(exc: BaseException) -> str:

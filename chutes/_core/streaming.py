@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import abc
 import json
+from collections.abc import Callable
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 import attrs
 
-from .decoding import structure
+from .decoding import structure, structurer
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -150,13 +151,14 @@ class EventDecoder(_Deferring):
         """Events are already what the caller gets."""
         return event
 
-    def _checked(self, items: list[ServerSentEvent | RawLine]) -> list[ServerSentEvent]:
+    def _checked(self, items: list[ServerSentEvent | RawLine | str]) -> list[ServerSentEvent]:
         out: list[ServerSentEvent] = []
         for item in items:
             if isinstance(item, RawLine):
                 self._defer(raw_line_error(item.text), out)
                 break
-            out.append(item)
+            # This parser is not bare, so every event is a ServerSentEvent already.
+            out.append(item if isinstance(item, ServerSentEvent) else ServerSentEvent(data=item))
         return out
 
 
@@ -216,7 +218,8 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
 
     def __init__(self) -> None:
         super().__init__()
-        self._parser = SSEParser()
+        self._parser = SSEParser(bare=True)
+        self._build: Callable[[Any], C] | None = None
         self.done = False
         self._usage_raw: Any = None
         self._usage: Usage | None = None
@@ -265,8 +268,11 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
         Raises:
             StreamError: when the payload is not a valid chunk.
         """
+        build = self._build
+        if build is None:
+            build = self._build = structurer(self.chunk_type)
         try:
-            return structure(payload, self.chunk_type)
+            return build(payload)
         except DecodeError as exc:
             raise StreamError(str(exc), partial_text=self.partial_text) from None
 
@@ -282,17 +288,30 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
             f"the stream was cut before its end: {error}", partial_text=self.partial_text
         )
 
-    def _items(self, items: list[ServerSentEvent | RawLine]) -> list[Payload]:
+    def _items(self, items: list[ServerSentEvent | RawLine | str]) -> list[Payload]:
         out: list[Payload] = []
         for item in items:
             if self.done:
                 break
             try:
-                if isinstance(item, RawLine):
-                    raise raw_line_error(item.text, self.partial_text)
-                payload = self._payload(item)
+                payload: Any = None
+                if type(item) is str and item[:1] == "{":
+                    # The hot path, one JSON chunk of a `message` event. raw_decode skips
+                    # json.loads' wrapper and whitespace regex. Anything unusual (an error
+                    # object, trailing text, invalid JSON) takes the full path below.
+                    try:
+                        payload, end = _raw_decode(item)
+                    except ValueError:
+                        payload = None
+                    else:
+                        if end != len(item) or type(payload) is not dict or "error" in payload:
+                            payload = None
                 if payload is None:
-                    continue
+                    if isinstance(item, RawLine):
+                        raise raw_line_error(item.text, self.partial_text)
+                    payload = self._payload(item)
+                    if payload is None:
+                        continue
                 try:
                     self._track(payload)
                 except (TypeError, AttributeError, KeyError, ValueError) as exc:
@@ -306,35 +325,29 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
             out.append(payload)
         return out
 
-    def _payload(self, event: ServerSentEvent) -> Payload | None:
-        data = event.data
+    def _payload(self, item: ServerSentEvent | str) -> Payload | None:
+        data, event = (item, "message") if isinstance(item, str) else (item.data, item.event)
         if data == "[DONE]" or (data[:1] in (" ", "\t", "[") and data.strip() == "[DONE]"):
             self.done = True
             return None
         try:
-            # raw_decode skips json.loads' wrapper and trailing-space regex, once per chunk.
-            payload, end = _raw_decode(data)
-            if end != len(data) and data[end:].strip():
-                raise ValueError("extra data after the JSON value")
+            payload = json.loads(data)
         except ValueError:
-            try:
-                payload = json.loads(data)  # leading whitespace, or the real error message
-            except ValueError:
-                payload = _INVALID
+            payload = _INVALID
         if payload is _INVALID:
-            if event.event == "error":
+            if event == "error":
                 raise StreamError(data, partial_text=self.partial_text, detail=data) from None
             raise StreamError(
                 f"a stream event is not valid JSON: {data[:200]!r}", partial_text=self.partial_text
             ) from None
         if not isinstance(payload, dict):
-            if event.event == "error":
+            if event == "error":
                 raise StreamError(data, partial_text=self.partial_text, detail=payload)
             raise StreamError(
                 f"a stream event is not a JSON object: {data[:200]!r}",
                 partial_text=self.partial_text,
             )
-        if event.event == "error" or ("error" in payload and not payload.get("choices")):
+        if event == "error" or ("error" in payload and not payload.get("choices")):
             detail = payload.get("error", payload)
             raise StreamError(
                 detail_text(detail) or data, partial_text=self.partial_text, detail=detail

@@ -331,3 +331,83 @@ def test_recorded_stream_any_cut(cuts: list[int]) -> None:
     decoder = EventDecoder()
     events = [e for piece in pieces for e in decoder.feed(piece)] + decoder.close()
     assert events == decode(body, None)
+
+
+# --- whole blocks at once (the fast path) and bare events ----------------------------------
+
+# Lines an SSE body is made of, the awkward ones included: every field, comments, the raw
+# error line, data with and without its space, blank lines, and text that looks like a
+# blank line or a `data: ` prefix in the middle of a line.
+LINES = [
+    "data: {}",
+    'data: {"a": 1}',
+    "data:x",
+    "data:  two spaces",
+    "data: a: b",
+    "data",
+    "event: error",
+    "event: ping",
+    "event:",
+    "id: 7",
+    "id: a\0b",
+    "retry: 300",
+    "retry: x",
+    ": comment",
+    '{"error": "boom"}',
+    "field: data: y",
+    "",
+    "",
+    "",
+]
+ENDINGS = ["\n", "\r\n", "\r"]
+
+
+@st.composite
+def sse_bodies(draw: st.DrawFn) -> bytes:
+    picked = draw(st.lists(st.sampled_from(LINES), max_size=30))
+    endings = draw(st.lists(st.sampled_from(ENDINGS), min_size=len(picked), max_size=len(picked)))
+    unterminated = draw(st.sampled_from(["", "data: tail", '{"error": "tail"}']))
+    return ("".join(line + end for line, end in zip(picked, endings, strict=True))).encode() + (
+        unterminated.encode()
+    )
+
+
+def _fed(parser: SSEParser, pieces: list[bytes]) -> list[Item | str]:
+    items: list[Item | str] = []
+    for piece in pieces:
+        items += parser.feed(piece)
+    return items + parser.close()
+
+
+@given(body=sse_bodies(), cuts=st.lists(st.integers(min_value=0, max_value=600), max_size=6))
+@settings(max_examples=500, deadline=None)
+def test_any_chunking_parses_like_one_byte_at_a_time(body: bytes, cuts: list[int]) -> None:
+    """Whole blocks in one chunk take a shortcut; one byte at a time never does, so it is
+    the reference: every chunking must give the same items."""
+    reference = _fed(SSEParser(), chunks(body, 1))
+    points = sorted({min(c, len(body)) for c in cuts})
+    pieces = [body[a:b] for a, b in zip([0, *points], [*points, len(body)], strict=True)]
+    assert _fed(SSEParser(), pieces) == reference
+    assert _fed(SSEParser(), [body]) == reference
+
+
+@given(body=sse_bodies())
+@settings(max_examples=300, deadline=None)
+def test_a_bare_parser_gives_message_data_as_text(body: bytes) -> None:
+    """``bare=True`` changes only how a ``message`` event comes out: its data, as a str."""
+    expected = [
+        item.data if isinstance(item, ServerSentEvent) and item.event == "message" else item
+        for item in _fed(SSEParser(), [body])
+    ]
+    assert _fed(SSEParser(bare=True), [body]) == expected
+    assert _fed(SSEParser(bare=True), chunks(body, 1)) == expected
+
+
+def test_blocks_in_one_chunk_keep_the_id_and_retry_seen_before() -> None:
+    parser = SSEParser()
+    items = parser.feed(b"id: 1\nretry: 50\ndata: a\n\ndata: b\n\ndata: c\n\n")
+    assert items == [
+        event("a", id="1", retry=50),
+        event("b", id="1", retry=50),
+        event("c", id="1", retry=50),
+    ]
