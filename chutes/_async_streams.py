@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import warnings
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -52,6 +52,7 @@ class _AsyncStream(Generic[T, D]):
         self._raw: httpx.Response | None = None
         self._chunks: AsyncIterator[bytes] | None = None
         self._pending: deque[Any] = deque()
+        self._typed: Callable[[Any], T] | None = None  # asked of the decoder on first use
         self._finished = False
         self.response: Response | None = None
 
@@ -94,9 +95,16 @@ class _AsyncStream(Generic[T, D]):
         return self
 
     async def __anext__(self) -> T:
-        item = await self._next_item()
+        pending = self._pending
+        while not pending:
+            if self._finished:
+                raise StopAsyncIteration
+            await self._pull()
+        typed = self._typed
+        if typed is None:
+            typed = self._typed = self._decoder.typer()
         try:
-            return self._decoder.typed(item)  # type: ignore[no-any-return]
+            return typed(pending.popleft())
         except ChutesError:
             await self._fail()
             raise

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -51,6 +51,7 @@ class _Stream(Generic[T, D]):
         self._raw: httpx.Response | None = None
         self._chunks: Iterator[bytes] | None = None
         self._pending: deque[Any] = deque()
+        self._typed: Callable[[Any], T] | None = None  # asked of the decoder on first use
         self._finished = False
         self.response: Response | None = None
 
@@ -93,9 +94,16 @@ class _Stream(Generic[T, D]):
         return self
 
     def __next__(self) -> T:
-        item = self._next_item()
+        pending = self._pending
+        while not pending:
+            if self._finished:
+                raise StopIteration
+            self._pull()
+        typed = self._typed
+        if typed is None:
+            typed = self._typed = self._decoder.typer()
         try:
-            return self._decoder.typed(item)  # type: ignore[no-any-return]
+            return typed(pending.popleft())
         except ChutesError:
             self._fail()
             raise

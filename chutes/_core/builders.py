@@ -220,9 +220,11 @@ def _convert(
             if sub is None:
                 return None
             names[f"_build_{name}"] = sub
-            # An item that is not a mapping fails on `.get` and falls to cattrs.
+            # An item that is not a mapping fails on `.get` and falls to cattrs. One item is
+            # the common case (one choice), and skips the comprehension's frame.
             return ["if type(v) is not list:", "    raise _SLOW",
-                    f"v = [_build_{name}(e) for e in v]"]  # fmt: skip
+                    "if len(v) == 1:", f"    v = [_build_{name}(v[0])]",
+                    "else:", f"    v = [_build_{name}(e) for e in v]"]  # fmt: skip
     names[f"_hook_{name}"] = hook(tp)
     names[f"_type_{name}"] = tp
     return [f"v = _hook_{name}(v, _type_{name})"]

@@ -185,22 +185,30 @@ def make_converter(
                 object.__setattr__(obj, "raw", value)
             return obj
 
-        build = builder_of(cls) if builder_of is not None else None
-        if build is None:
-            return lambda value, _: slow(value)
-
-        def hook(value: Any, _: Any) -> Any:
-            if type(value) is dict:
-                try:
-                    return build(value)
-                except Exception:
-                    return slow(value)  # cattrs, on the same data, decides and explains
-            return slow(value)
-
-        return hook
+        return _Hook(builder_of(cls) if builder_of is not None else None, slow)
 
     conv.register_structure_hook_factory(attrs.has, factory)
     return conv
+
+
+class _Hook:
+    """The converter's hook for a model: its builder takes well-formed JSON; cattrs, on the
+    same data, decides (and explains) the rest."""
+
+    __slots__ = ("build", "slow")
+
+    def __init__(self, build: Callable[[Any], Any] | None, slow: Callable[[Any], Any]) -> None:
+        self.build = build
+        self.slow = slow
+
+    def __call__(self, value: Any, _: Any) -> Any:
+        build = self.build
+        if build is not None and type(value) is dict:
+            try:
+                return build(value)
+            except Exception:
+                return self.slow(value)
+        return self.slow(value)
 
 
 _default: cattrs.Converter | None = None
@@ -234,16 +242,37 @@ def structure(
         raise _failed(exc, data, cls, body) from None
 
 
-def structurer(cls: type[T]) -> Callable[[Any], T]:
-    """``structure(data, cls)`` with the default converter's hook for ``cls`` looked up once,
-    for a caller that decodes many values of one type (the chunks of a stream)."""
-    hook = (_default or _make_default()).get_structure_hook(cls)
+def structurer(
+    cls: type[T], failure: Callable[[DecodeError], Exception] | None = None
+) -> Callable[[Any], T]:
+    """``structure(data, cls)`` for a caller that decodes many values of one type (the
+    chunks of a stream): the default converter's hook is looked up once, and a builder is
+    called directly.
 
-    def run(data: Any) -> T:
+    Args:
+        cls: the type to build.
+        failure: what to raise instead of the :class:`DecodeError` (which it is given).
+    """
+    hook = (_default or _make_default()).get_structure_hook(cls)
+    build = hook.build if isinstance(hook, _Hook) else None
+
+    def checked(data: Any) -> T:
         try:
             return hook(data, cls)  # type: ignore[no-any-return]
         except _FAILURES as exc:
-            raise _failed(exc, data, cls, None) from None
+            error = _failed(exc, data, cls, None)
+            raise (error if failure is None else failure(error)) from None
+
+    if build is None:
+        return checked
+
+    def run(data: Any) -> T:
+        if type(data) is dict:
+            try:
+                return build(data)  # type: ignore[no-any-return]
+            except Exception:
+                return checked(data)  # the hook runs cattrs for what the builder gave up on
+        return checked(data)
 
     return run
 

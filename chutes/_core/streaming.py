@@ -115,6 +115,10 @@ class _Deferring:
         self._error = error
 
 
+def _same(event: ServerSentEvent) -> ServerSentEvent:
+    return event
+
+
 class EventDecoder(_Deferring):
     """Bytes in, :class:`ServerSentEvent` out; the platform's raw error line raises.
 
@@ -147,9 +151,9 @@ class EventDecoder(_Deferring):
         return self._checked(self._parser.close())
 
     @staticmethod
-    def typed(event: ServerSentEvent) -> ServerSentEvent:
+    def typer() -> Callable[[ServerSentEvent], ServerSentEvent]:
         """Events are already what the caller gets."""
-        return event
+        return _same
 
     def _checked(self, items: list[ServerSentEvent | RawLine | str]) -> list[ServerSentEvent]:
         out: list[ServerSentEvent] = []
@@ -219,7 +223,6 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
     def __init__(self) -> None:
         super().__init__()
         self._parser = SSEParser(bare=True)
-        self._build: Callable[[Any], C] | None = None
         self.done = False
         self._usage_raw: Any = None
         self._usage: Usage | None = None
@@ -262,19 +265,14 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
                 )
         return items
 
-    def typed(self, payload: Payload) -> C:
-        """The typed chunk for a payload this decoder returned.
+    def typer(self) -> Callable[[Payload], C]:
+        """What makes the typed chunk of a payload this decoder returned; the function raises
+        :class:`StreamError` (with the text so far) for a payload that is not a valid chunk.
+        Asked for once per stream, on the first chunk iterated."""
+        return structurer(self.chunk_type, self._invalid)
 
-        Raises:
-            StreamError: when the payload is not a valid chunk.
-        """
-        build = self._build
-        if build is None:
-            build = self._build = structurer(self.chunk_type)
-        try:
-            return build(payload)
-        except DecodeError as exc:
-            raise StreamError(str(exc), partial_text=self.partial_text) from None
+    def _invalid(self, error: DecodeError) -> StreamError:
+        return StreamError(str(error), partial_text=self.partial_text)
 
     def interrupted(self, error: APIConnectionError) -> ChutesError:
         """A connection that drops mid-stream cuts the stream: :class:`StreamError` with the
@@ -552,8 +550,8 @@ class StreamDecoder(Protocol[ItemT]):
         """Items left at the end of the body."""
         ...
 
-    def typed(self, item: Any) -> ItemT:
-        """What the caller gets for an item (the typed chunk)."""
+    def typer(self) -> Callable[[Any], ItemT]:
+        """What turns an item into what the caller gets (the typed chunk)."""
         ...
 
     def interrupted(self, error: APIConnectionError) -> ChutesError:

@@ -158,6 +158,31 @@ def test_damaged_payloads_decode_alike(
     _, cls, data = sample
     damaged = _damage(data, edits)
     assert _outcome(WITH, damaged, cls) == _outcome(WITHOUT, damaged, cls)
+    # structurer() calls the builder itself, and must agree with structure().
+    assert _decoded(decoding.structurer(cls), damaged) == _decoded(
+        lambda d: decoding.structure(d, cls), damaged
+    )
+
+
+def _decoded(run: Any, data: Any) -> tuple[Any, ...]:
+    try:
+        obj = run(data)
+    except DecodeError as exc:
+        return ("error", str(exc), exc.body)
+    return ("ok", type(obj), repr(obj), obj, _raws(obj))
+
+
+def test_structurer_raises_what_failure_makes_of_the_decode_error() -> None:
+    class Refused(Exception):
+        pass
+
+    run = decoding.structurer(m.Usage, lambda error: Refused(f"refused: {error}"))
+    assert run({"prompt_tokens": 2}) == m.Usage(prompt_tokens=2)
+    assert run({"prompt_tokens": 2.0}) == m.Usage(prompt_tokens=2)  # cattrs' path
+    with pytest.raises(Refused, match="refused: the response is not a valid Usage"):
+        run({"prompt_tokens": "two"})
+    with pytest.raises(DecodeError, match="not a valid Usage"):
+        decoding.structurer(m.Usage)(["not", "an", "object"])
 
 
 @pytest.mark.parametrize(
