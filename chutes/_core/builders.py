@@ -160,28 +160,41 @@ def _generate(
         inner = _optional_of(tp)
         optional = inner is not None or tp is Any
         wires = [renames.get(a.name, a.name), *alias_of.get(a.name, [])]
-        convert = _convert(inner if inner is not None else tp, a.name, names, build, hook)
-        if convert is None:
+        made = _convert(inner if inner is not None else tp, a.name, names, build, hook)
+        if made is None:
             return None
-        if optional and default is None and not convert and len(wires) == 1:
+        kind, convert = made
+        if kind is None and not convert and optional and default is None and len(wires) == 1:
             lines.append(f"    {setter} d.get({wires[0]!r})")  # Any: taken as it is
             continue
         lines.append(f"    v = d.get({wires[0]!r})")
         for alias in wires[1:]:
             lines += ["    if v is None:", f"        v = d.get({alias!r})"]
+        check = [f"if type(v) is not {kind}:", "    raise _SLOW"] if kind else []
         if optional and default is None:
             # Absent and null both mean None, the default.
-            if convert:
+            if check or convert:
                 lines.append("    if v is not None:")
-                lines += [f"        {line}" for line in convert]
+                lines += [f"        {line}" for line in check + convert]
         else:
             # null where the field cannot take it: the converter's cleaning decides.
             present = " or ".join(f"{w!r} in d" for w in wires)
-            lines += ["    if v is None:", f"        if {present}:", "            raise _SLOW"]
-            lines += [f"        {fallback}"]
-            if convert:
-                lines.append("    else:")
-                lines += [f"        {line}" for line in convert]
+            if kind:
+                # The common case first: one exact type check when the value is there.
+                missing = [f"if v is not None or {present}:", "    raise _SLOW", fallback]
+                if convert:
+                    lines += [f"    if type(v) is {kind}:"]
+                    lines += [f"        {line}" for line in convert]
+                    lines += ["    else:"]
+                else:
+                    lines += [f"    if type(v) is not {kind}:"]
+                lines += [f"        {line}" for line in missing]
+            else:
+                lines += ["    if v is None:", f"        if {present}:", "            raise _SLOW"]
+                lines += [f"        {fallback}"]
+                if convert:
+                    lines.append("    else:")
+                    lines += [f"        {line}" for line in convert]
         lines.append(f"    {setter} v")
     lines += ["    o.__class__ = _cls", "    return o"]
     source = "\n".join(lines)
@@ -197,22 +210,23 @@ def _convert(
     names: dict[str, Any],
     build: Callable[[type], Builder | None],
     hook: Callable[[Any], Callable[[Any, Any], Any]],
-) -> list[str] | None:
-    """The lines that check and convert a non-null ``v`` of type ``tp`` (None: no builder)."""
+) -> tuple[str | None, list[str]] | None:
+    """How a non-null ``v`` of type ``tp`` is checked and converted: the exact JSON type it
+    must have (if there is one) and the lines that convert it; ``None``: no builder."""
     if tp is Any:
-        return []
+        return None, []
     if tp is str or tp is int:
         # Exactly what JSON gives; anything else (a float for an int, say) goes to cattrs.
-        return [f"if type(v) is not {tp.__name__}:", "    raise _SLOW"]
+        return tp.__name__, []
     if tp is float:
-        return ["if type(v) is not float:", "    if type(v) is not int:", "        raise _SLOW",
-                "    v = float(v)"]  # fmt: skip
+        return None, ["if type(v) is not float:", "    if type(v) is not int:",
+                      "        raise _SLOW", "    v = float(v)"]  # fmt: skip
     if attrs.has(tp):
         sub = build(tp)
         if sub is None:
             return None
         names[f"_build_{name}"] = sub
-        return ["if type(v) is not dict:", "    raise _SLOW", f"v = _build_{name}(v)"]
+        return "dict", [f"v = _build_{name}(v)"]
     if typing.get_origin(tp) is list:
         (item,) = typing.get_args(tp)
         if attrs.has(item):
@@ -222,9 +236,8 @@ def _convert(
             names[f"_build_{name}"] = sub
             # An item that is not a mapping fails on `.get` and falls to cattrs. One item is
             # the common case (one choice), and skips the comprehension's frame.
-            return ["if type(v) is not list:", "    raise _SLOW",
-                    "if len(v) == 1:", f"    v = [_build_{name}(v[0])]",
-                    "else:", f"    v = [_build_{name}(e) for e in v]"]  # fmt: skip
+            return "list", ["if len(v) == 1:", f"    v = [_build_{name}(v[0])]",
+                            "else:", f"    v = [_build_{name}(e) for e in v]"]  # fmt: skip
     names[f"_hook_{name}"] = hook(tp)
     names[f"_type_{name}"] = tp
-    return [f"v = _hook_{name}(v, _type_{name})"]
+    return None, [f"v = _hook_{name}(v, _type_{name})"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import json
+import json.scanner
 from collections.abc import Callable
 from typing import Any, Final, Generic, Protocol, TypeVar
 
@@ -172,7 +173,12 @@ class EventDecoder(_Deferring):
 # iterating a stream builds each typed chunk once, on demand (`typed`).
 
 Payload = dict[str, Any]
-_raw_decode = json.JSONDecoder().raw_decode
+# The C scanner behind json.loads, called without the two Python layers around it (loads'
+# whitespace regex and raw_decode's frame): it runs once per chunk. It raises StopIteration
+# or ValueError for what is not JSON, and the full path then explains.
+_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]  # typeshed names the wrong parameter type
+)
 _INVALID: Final = object()
 
 
@@ -288,18 +294,18 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
 
     def _items(self, items: list[ServerSentEvent | RawLine | str]) -> list[Payload]:
         out: list[Payload] = []
+        if self.done:
+            return out
+        track = self._track
         for item in items:
-            if self.done:
-                break
             try:
                 payload: Any = None
                 if type(item) is str and item[:1] == "{":
-                    # The hot path, one JSON chunk of a `message` event. raw_decode skips
-                    # json.loads' wrapper and whitespace regex. Anything unusual (an error
-                    # object, trailing text, invalid JSON) takes the full path below.
+                    # The hot path, one JSON chunk of a `message` event. Anything unusual
+                    # (an error object, trailing text, invalid JSON) takes the full path.
                     try:
-                        payload, end = _raw_decode(item)
-                    except ValueError:
+                        payload, end = _scan(item, 0)
+                    except (StopIteration, ValueError):
                         payload = None
                     else:
                         if end != len(item) or type(payload) is not dict or "error" in payload:
@@ -309,9 +315,9 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
                         raise raw_line_error(item.text, self.partial_text)
                     payload = self._payload(item)
                     if payload is None:
-                        continue
+                        break  # [DONE]: nothing after it counts
                 try:
-                    self._track(payload)
+                    track(payload)
                 except (TypeError, AttributeError, KeyError, ValueError) as exc:
                     raise StreamError(
                         f"a stream chunk is not a valid {self.chunk_type.__name__}: {exc}",
@@ -403,7 +409,14 @@ class ChatChunkDecoder(ChunkDecoder[ChatCompletionChunk, ChatCompletion]):
     _object = "chat.completion"
 
     def _track(self, payload: Payload) -> None:
-        for choice in self._common(payload) or ():
+        if self._first is None or "usage" in payload:
+            self._common(payload)  # the first chunk, or usage: the rest runs once per chunk
+        choices = payload.get("choices")
+        if type(choices) is not list:
+            if choices is None:
+                return
+            raise TypeError("choices must be a list")
+        for choice in choices:
             index = choice.get("index", 0)
             acc = self._choices.get(index) or self._acc(index)
             delta = choice.get("delta")
@@ -414,7 +427,9 @@ class ChatChunkDecoder(ChunkDecoder[ChatCompletionChunk, ChatCompletion]):
                         raise TypeError("delta.content must be a string")
                     acc.text.append(content)
                     self._pieces.append(content)
-                if content is None or len(delta) > 1:
+                    if len(delta) > 1:
+                        self._rest(acc, delta)
+                else:
                     self._rest(acc, delta)
             reason = choice.get("finish_reason")
             if reason is not None:
