@@ -56,6 +56,15 @@ class RawLine(NamedTuple):
 Item = ServerSentEvent | RawLine
 
 
+def _one_line_each(texts: list[str]) -> bool:
+    # One `in` per piece: a C search, unlike a count over the whole text. A plain loop, not
+    # all() over a generator, which would resume a frame per event.
+    for text in texts:  # noqa: SIM110
+        if "\n" in text:
+            return False
+    return True
+
+
 class SSEParser:
     """Turns response bytes into :class:`ServerSentEvent` and :class:`RawLine` items.
 
@@ -113,20 +122,21 @@ class SSEParser:
         items: list[Item | str] = []
         if not self._data and not self._event and "\n\n" in buffer:
             # The hot path: an LLM stream is `data: {...}` blocks, each ended by a blank
-            # line, and a network chunk holds whole blocks. Such a block is one event; any
-            # other block goes line by line. The text after the last blank line goes line by
-            # line too, so the parser's state is what reading every line would leave.
-            blocks = buffer.split("\n\n")
-            buffer = blocks.pop()
-            bare = self._bare
-            for block in blocks:
-                if block[:6] == "data: " and "\n" not in block:
-                    items.append(
-                        block[6:]
-                        if bare
-                        else ServerSentEvent("message", block[6:], self._id, self._retry)
-                    )
+            # line, and a network chunk holds many whole blocks. The text after the last
+            # blank line goes line by line below, so the parser's state is what reading
+            # every line would leave.
+            head, _, buffer = buffer.rpartition("\n\n")
+            # Cut at every blank line that a `data: ` line follows, in one call. When no piece
+            # holds a newline, every block was one `data: ` line and the pieces are the
+            # events' data; a block of any other kind leaves a newline in some piece.
+            found = head[6:].split("\n\ndata: ") if head[:6] == "data: " else []
+            if found and _one_line_each(found):
+                if self._bare:
+                    items += found
                 else:
+                    items += [ServerSentEvent("message", d, self._id, self._retry) for d in found]
+            else:
+                for block in head.split("\n\n"):
                     for line in block.split("\n"):
                         self._line(line, items)
                     self._dispatch(items)
