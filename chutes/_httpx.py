@@ -50,11 +50,22 @@ def _httpx_timeout(timeout: Timeout) -> httpx.Timeout:
     )
 
 
+_parsed_url = functools.lru_cache(maxsize=256)(httpx.URL)
+
+
+def _httpx_url(url: str) -> httpx.URL:
+    # httpx parses a str URL on every request, which costs more than the rest of building
+    # it; a chute's URLs repeat, and an httpx.URL is immutable, so one parse serves them
+    # all. URLs with a query are parsed each time: they vary, and may carry caller data
+    # that a process-wide cache should not keep.
+    return httpx.URL(url) if "?" in url else _parsed_url(url)
+
+
 def build_request(client: httpx.Client | httpx.AsyncClient, spec: RequestSpec) -> httpx.Request:
     """The httpx request for ``spec`` (the borrowed client's own headers and cookies apply)."""
     return client.build_request(
         spec.method,
-        spec.url,
+        _httpx_url(spec.url),
         headers=spec.headers,
         content=spec.content,
         timeout=_httpx_timeout(spec.timeout),
