@@ -187,8 +187,10 @@ ROWS: list[Row] = [
         None, "wall_ms", "ms wall"),
     Row("s4", "S4 cold import (process CPU)", "chutes", "import chutes", "cpu_ms", "ms",
         1.30, "wall_ms", "ms wall"),
+    # No target: the S4 is `import chutes`; this row shows what the client costs
+    # once it is used (httpx included), for honesty about the lazy import.
     Row("s4", "S4 cold import (process CPU)", "chutes-loaded", "import chutes; chutes.Client",
-        "cpu_ms", "ms", 1.30, "wall_ms", "ms wall"),
+        "cpu_ms", "ms", None, "wall_ms", "ms wall"),
     Row("s4", "S4 cold import (process CPU)", "openai", "import openai", "cpu_ms", "ms",
         None, "wall_ms", "ms wall"),
     Row("s4", "S4 cold import (process CPU)", "python", "python -c pass (reference)",
