@@ -50,6 +50,15 @@ def _buildable(cls: type) -> bool:
         return False
     if hasattr(cls, "__attrs_post_init__") or hasattr(cls, "__attrs_pre_init__"):
         return False
+    names = {a.name for a in attrs.fields(cls)}
+    slots = {
+        slot
+        for klass in cls.__mro__
+        for slot in getattr(klass, "__slots__", ())
+        if slot not in ("__weakref__", "__dict__")
+    }
+    if slots != names:
+        return False  # a slot that is no field (a cached hash, say) would be left unset
     for a in attrs.fields(cls):
         if a.validator is not None or a.converter is not None:
             return False

@@ -254,6 +254,11 @@ class NoSlots:
     n: int = 0
 
 
+@attrs.frozen(slots=True, cache_hash=True)
+class CachedHash:
+    n: int = 0
+
+
 @attrs.frozen(slots=True)
 class Holder:
     inner: Validated = attrs.field(factory=Validated)
@@ -261,11 +266,12 @@ class Holder:
 
 def test_classes_that_run_code_on_construction_get_no_builder() -> None:
     builders = Builders(WITH.get_structure_hook, renames={}, aliases={})
-    for cls in (Validated, PostInit, NoSlots, Holder):
+    for cls in (Validated, PostInit, NoSlots, CachedHash, Holder):
         assert builders(cls) is None
     converter = decoding.make_converter()
     assert converter.structure({"n": 1}, PostInit).n == 2  # __init__ ran
     assert converter.structure({"n": 1}, NoSlots) == NoSlots(n=1)
+    assert hash(converter.structure({"n": 1}, CachedHash)) == hash(CachedHash(n=1))
     with pytest.raises(ValueError, match=">= 0"):
         converter.structure({"inner": {"n": -1}}, Holder)
 
