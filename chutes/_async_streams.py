@@ -170,8 +170,9 @@ class _AsyncStream(Generic[T, D]):
             return  # everything the caller needs has arrived; the connection is just not reused
 
     async def _finish(self) -> None:
+        # The body ended: what was parsed before its end is still handed out.
         self._client._count_tokens(self._spec.target, self._decoder.usage)
-        await self.aclose()
+        await self._release()
 
     def __del__(self) -> None:
         raw = self._raw
@@ -185,7 +186,12 @@ class _AsyncStream(Generic[T, D]):
             )
 
     async def aclose(self) -> None:
-        """Close the response; safe to call more than once."""
+        """Close the response; safe to call more than once. Iterating a closed stream ends
+        at once, even if chunks were already received (after an error, say)."""
+        self._pending.clear()
+        await self._release()
+
+    async def _release(self) -> None:
         self._finished = True
         if self._raw is not None:
             await self._raw.aclose()

@@ -169,8 +169,9 @@ class _Stream(Generic[T, D]):
             return  # everything the caller needs has arrived; the connection is just not reused
 
     def _finish(self) -> None:
+        # The body ended: what was parsed before its end is still handed out.
         self._client._count_tokens(self._spec.target, self._decoder.usage)
-        self.close()
+        self._release()
 
     def __del__(self) -> None:
         raw = self._raw
@@ -180,7 +181,12 @@ class _Stream(Generic[T, D]):
                 raw.close()
 
     def close(self) -> None:
-        """Close the response; safe to call more than once."""
+        """Close the response; safe to call more than once. Iterating a closed stream ends
+        at once, even if chunks were already received (after an error, say)."""
+        self._pending.clear()
+        self._release()
+
+    def _release(self) -> None:
         self._finished = True
         if self._raw is not None:
             self._raw.close()

@@ -614,3 +614,70 @@ def test_stream_exposes_response_headers() -> None:
         assert stream.response is not None
         assert stream.response.status_code == 200
         assert stream.response.content_type == "text/event-stream"
+
+
+# --- a chunk that is JSON but not a chunk -------------------------------------------------
+
+# The second chunk parses and carries text, but its `created` is no integer: only typing
+# it finds that, so iterating fails there (iter_text() and collect() never type chunks).
+BAD_SECOND = _sse([_chunk("Hel"), _chunk("lo", created="yesterday"), _chunk("!", "stop")])
+
+
+@pytest.mark.parametrize("size", SPLITS)
+def test_a_chunk_that_is_not_a_chunk_fails_iteration_with_the_text_so_far(size: int) -> None:
+    with sse_chute(BAD_SECOND, size) as chute:
+        stream = chute.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        first = next(stream)
+        assert first.choices[0].delta.content == "Hel"
+        with pytest.raises(chutes.StreamError, match="not a valid ChatCompletionChunk") as info:
+            next(stream)
+        assert info.value.partial_text.startswith("Hel")
+        assert stream._raw is not None
+        assert stream._raw.is_closed
+        with pytest.raises(StopIteration):
+            next(stream)
+        assert chute._client.usage.by_chute[BASE].failures == 1
+
+
+@pytest.mark.parametrize("size", SPLITS)
+async def test_async_a_chunk_that_is_not_a_chunk_fails_iteration_with_the_text_so_far(
+    size: int,
+) -> None:
+    async with async_sse_chute(BAD_SECOND, size) as chute:
+        stream = await chute.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        first = await stream.__anext__()
+        assert first.choices[0].delta.content == "Hel"
+        with pytest.raises(chutes.StreamError, match="not a valid ChatCompletionChunk") as info:
+            await stream.__anext__()
+        assert info.value.partial_text.startswith("Hel")
+        assert stream._raw is not None
+        assert stream._raw.is_closed
+        with pytest.raises(StopAsyncIteration):
+            await stream.__anext__()
+        assert chute._client.usage.by_chute[BASE].failures == 1
+
+
+def test_the_same_chunks_still_give_their_text() -> None:
+    with sse_chute(BAD_SECOND, 0) as chute:
+        stream = chute.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        assert "".join(stream.iter_text()) == "Hello!"
+
+
+def test_a_stream_closed_mid_way_yields_nothing_more() -> None:
+    """Chunks already received (the whole body arrives at once here) are not handed out
+    after close()."""
+    with sse_chute(_sse(EVENTS), 0) as chute:
+        stream = chute.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        assert next(stream).choices[0].delta.content == "Hel"
+        stream.close()
+        assert list(stream) == []
+        assert list(stream.iter_text()) == []
+
+
+async def test_async_a_stream_closed_mid_way_yields_nothing_more() -> None:
+    async with async_sse_chute(_sse(EVENTS), 0) as chute:
+        stream = await chute.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        assert (await stream.__anext__()).choices[0].delta.content == "Hel"
+        await stream.aclose()
+        assert [chunk async for chunk in stream] == []
+        assert [piece async for piece in stream.iter_text()] == []
