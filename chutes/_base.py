@@ -69,13 +69,15 @@ class CallRecord:
 @attrs.define(slots=True, eq=False, kw_only=True)
 class PoolState:
     """What a client and its ``with_options`` copies share besides the httpx client itself:
-    ownership, the closed flag, the rate limiter, and the process that opened the sockets.
+    ownership, the closed flag, the rate limiter, the process that opened the sockets, and
+    the transport's parsed URLs (kept per client, so they go with it).
     """
 
     owned: bool
     limiter: TokenBucket | None
     closed: bool = False
     pid: int = attrs.field(factory=os.getpid)
+    urls: dict[str, Any] = attrs.field(factory=dict)
 
     def forked(self) -> bool:
         """Whether this process is a fork of the one that opened the pool's sockets."""

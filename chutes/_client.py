@@ -217,7 +217,7 @@ class Client(BaseClient):
         """Run the attempt loop: send, let the core decide, then return, sleep or raise."""
         pool = self._pool
         http = pool.check_open()
-        request = build_request(http, spec)
+        request = build_request(http, spec, pool.urls)
         while True:
             if pool.limiter is not None:
                 wait = pool.limiter.reserve()

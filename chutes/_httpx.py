@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 
@@ -50,22 +51,32 @@ def _httpx_timeout(timeout: Timeout) -> httpx.Timeout:
     )
 
 
-_parsed_url = functools.lru_cache(maxsize=256)(httpx.URL)
+URL_CACHE_SIZE = 256
 
 
-def _httpx_url(url: str) -> httpx.URL:
+def _httpx_url(url: str, cache: dict[str, Any]) -> httpx.URL:
     # httpx parses a str URL on every request, which costs more than the rest of building
     # it; a chute's URLs repeat, and an httpx.URL is immutable, so one parse serves them
-    # all. URLs with a query are parsed each time: they vary, and may carry caller data
-    # that a process-wide cache should not keep.
-    return httpx.URL(url) if "?" in url else _parsed_url(url)
+    # all. The cache is the client's (it goes when the client goes) and bounded; URLs with
+    # a query are not kept: they vary, and may carry the caller's data.
+    found: httpx.URL | None = cache.get(url)
+    if found is None:
+        found = httpx.URL(url)
+        if "?" not in url:
+            if len(cache) >= URL_CACHE_SIZE:
+                cache.clear()
+            cache[url] = found
+    return found
 
 
-def build_request(client: httpx.Client | httpx.AsyncClient, spec: RequestSpec) -> httpx.Request:
-    """The httpx request for ``spec`` (the borrowed client's own headers and cookies apply)."""
+def build_request(
+    client: httpx.Client | httpx.AsyncClient, spec: RequestSpec, urls: dict[str, Any]
+) -> httpx.Request:
+    """The httpx request for ``spec`` (the borrowed client's own headers and cookies apply);
+    ``urls`` is the client's cache of parsed URLs."""
     return client.build_request(
         spec.method,
-        _httpx_url(spec.url),
+        _httpx_url(spec.url, urls),
         headers=spec.headers,
         content=spec.content,
         timeout=_httpx_timeout(spec.timeout),

@@ -15,6 +15,7 @@ hook for the class.
 
 from __future__ import annotations
 
+import threading
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -91,20 +92,24 @@ class Builders:
         self._renames = renames
         self._aliases = aliases
         self._made: dict[type, Builder | None] = {}
+        self._lock = threading.RLock()
 
     def __call__(self, cls: type) -> Builder | None:
         """The builder for ``cls``; ``None`` for a class a builder cannot reproduce exactly,
         and for a class whose fields reach such a class."""
-        if cls in self._made:
-            return self._made[cls]
-        self._made[cls] = None  # while generating: a class that reaches itself gets none
-        made = None
-        if _buildable(cls):
-            made = _generate(
-                cls, self, self._hook, self._renames.get(cls, {}), self._aliases.get(cls, {})
-            )
-        self._made[cls] = made
-        return made
+        # One thread generates at a time: another would see the placeholder below and keep
+        # cattrs for that class for good. Reentrant, as a class's fields reach other classes.
+        with self._lock:
+            if cls in self._made:
+                return self._made[cls]
+            self._made[cls] = None  # while generating: a class that reaches itself gets none
+            made = None
+            if _buildable(cls):
+                made = _generate(
+                    cls, self, self._hook, self._renames.get(cls, {}), self._aliases.get(cls, {})
+                )
+            self._made[cls] = made
+            return made
 
 
 def _twin(cls: type) -> type | None:
@@ -243,10 +248,14 @@ def _convert(
             if sub is None:
                 return None
             names[f"_build_{name}"] = sub
-            # An item that is not a mapping fails on `.get` and falls to cattrs. One item is
-            # the common case (one choice), and skips the comprehension's frame.
-            return "list", ["if len(v) == 1:", f"    v = [_build_{name}(v[0])]",
-                            "else:", f"    v = [_build_{name}(e) for e in v]"]  # fmt: skip
+            # An item that is not exactly a dict goes to cattrs. One item is the common case
+            # (one choice), and skips the comprehension's frame.
+            return "list", ["if len(v) == 1:", "    e = v[0]",
+                            "    if type(e) is not dict:", "        raise _SLOW",
+                            f"    v = [_build_{name}(e)]",
+                            "else:", "    for e in v:",
+                            "        if type(e) is not dict:", "            raise _SLOW",
+                            f"    v = [_build_{name}(e) for e in v]"]  # fmt: skip
     names[f"_hook_{name}"] = hook(tp)
     names[f"_type_{name}"] = tp
     return None, [f"v = _hook_{name}(v, _type_{name})"]

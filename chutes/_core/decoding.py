@@ -165,7 +165,7 @@ def make_converter(
             for alias, field in aliases.items():
                 if alias in data:
                     found = data.pop(alias)
-                    data.setdefault(field, found)
+                    data.setdefault(rename.get(field, field), found)  # read by its wire name
             return data
 
         def slow(value: Any) -> Any:

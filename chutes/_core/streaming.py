@@ -335,9 +335,17 @@ class ChunkDecoder(_Deferring, abc.ABC, Generic[C, R]):
             self.done = True
             return None
         try:
-            payload = json.loads(data)
-        except ValueError:
-            payload = _INVALID
+            payload, end = _scan(data, 0)
+            if end != len(data) and data[end:].strip():
+                raise ValueError("extra data after the JSON value")
+        except (StopIteration, ValueError):
+            try:
+                # Leading whitespace, or invalid JSON (json.loads gives the real message).
+                # Trailing whitespace of any kind was accepted above: str.strip() takes
+                # Unicode spaces, which json.loads would refuse.
+                payload = json.loads(data)
+            except ValueError:
+                payload = _INVALID
         if payload is _INVALID:
             if event == "error":
                 raise StreamError(data, partial_text=self.partial_text, detail=data) from None

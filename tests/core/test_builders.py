@@ -217,6 +217,37 @@ def test_renames_are_read_from_the_wire_name() -> None:
     )
 
 
+def test_an_alias_fills_a_renamed_field_on_both_paths() -> None:
+    renames = {m.ChatMessage: {"reasoning_content": "thinking"}}
+    with_builders = decoding.make_converter(renames=renames)
+    without = decoding.make_converter(renames=renames, builders=False)
+    for data in [{"reasoning": "r"}, {"reasoning": "r", "thinking": "t"}, {"thinking": None}]:
+        built = with_builders.structure(data, m.ChatMessage)
+        assert built == without.structure(data, m.ChatMessage)
+        assert built.reasoning_content == (data.get("thinking") or data.get("reasoning"))
+
+
+class _Lookalike:
+    """Has .get and `in`, as a mapping does, but is none: cattrs refuses it."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        return False
+
+
+def test_list_items_must_be_json_objects_for_the_builder() -> None:
+    for items in ([_Lookalike()], [{"index": 0}, _Lookalike()]):
+        data = {"choices": items}
+        assert _outcome(WITH, data, m.ChatCompletion) == _outcome(WITHOUT, data, m.ChatCompletion)
+        assert _outcome(WITH, data, m.ChatCompletion)[0] == "error"
+        builder = Builders(WITH.get_structure_hook, renames={}, aliases={})(m.ChatCompletion)
+        assert builder is not None
+        with pytest.raises(Slow):
+            builder(data)
+
+
 def test_a_builder_gives_up_on_what_cattrs_must_decide() -> None:
     builder = Builders(WITH.get_structure_hook, renames={}, aliases={})(m.Usage)
     assert builder is not None

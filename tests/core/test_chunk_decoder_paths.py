@@ -112,3 +112,23 @@ def test_plain_chunks_take_the_shortcut(data: str, monkeypatch: pytest.MonkeyPat
     decoder = ChatChunkDecoder()
     assert decoder.feed(_body([(data, None)])) == [json.loads(data)]
     assert calls == [data]
+
+
+@pytest.mark.parametrize("tail", ["\xa0", "\u2028", "\x0c", "\u3000 ", "  "])
+def test_any_whitespace_after_a_chunk_is_accepted(tail: str) -> None:
+    """Servers sometimes pad a line; str.strip()'s idea of whitespace decides, not JSON's."""
+    chunk = {
+        **CHUNK,
+        "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}],
+    }
+    decoder = ChatChunkDecoder()
+    body = f"data: {json.dumps(chunk)}{tail}\n\ndata: [DONE]\n\n".encode()
+    assert decoder.feed(body) == [chunk]
+    assert decoder.partial_text == "hi"
+    assert decoder.done
+
+
+def test_a_non_object_with_trailing_whitespace_is_named_as_such() -> None:
+    decoder = CompletionChunkDecoder()
+    with pytest.raises(ChutesError, match="not a JSON object"):
+        decoder.feed(b"data: [1]\x0c\n\n")
