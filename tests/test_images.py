@@ -7,15 +7,20 @@ own host, never to another one (a CDN, a bucket).
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import respx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chutes
+from chutes._images import b64decode
 
 DATA = Path(__file__).parent / "data"
 KEY = "cpk_0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef.IMAGESabc123"
@@ -306,3 +311,18 @@ def test_unexpected_media_type_raises_decode_error(
     with pytest.raises(chutes.DecodeError) as info:
         client.chute(url=BASE).images.generate(prompt="a cat", path="/generate")
     assert info.value.body == b"RIFF....WAVE"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=st.text(alphabet="AQgw09+/=\n\r\t x_é-", max_size=16))
+def test_b64decode_is_b64decode_with_validate(text: str) -> None:
+    """Image bytes decode exactly as ``base64.b64decode(validate=True)``: same bytes, and
+    an error for the same texts."""
+
+    def outcome(decode: Any) -> tuple[Any, ...]:
+        try:
+            return ("ok", decode(text))
+        except (binascii.Error, ValueError):
+            return ("error",)
+
+    assert outcome(b64decode) == outcome(lambda t: base64.b64decode(t, validate=True))
