@@ -95,6 +95,7 @@ class _AsyncStream(Generic[T, D]):
         return self
 
     async def __anext__(self) -> T:
+        # _next_item's loop, inlined: this runs once per chunk.
         pending = self._pending
         while not pending:
             if self._finished:

@@ -94,6 +94,7 @@ class _Stream(Generic[T, D]):
         return self
 
     def __next__(self) -> T:
+        # _next_item's loop, inlined: this runs once per chunk.
         pending = self._pending
         while not pending:
             if self._finished:

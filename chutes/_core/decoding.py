@@ -254,11 +254,18 @@ def structurer(
         failure: what to raise instead of the :class:`DecodeError` (which it is given).
     """
     hook = (_default or _make_default()).get_structure_hook(cls)
-    build = hook.build if isinstance(hook, _Hook) else None
+
+    def by_hook(data: Any) -> Any:
+        return hook(data, cls)
+
+    build: Callable[[Any], Any] | None = None
+    slow: Callable[[Any], Any] = by_hook
+    if isinstance(hook, _Hook):
+        build, slow = hook.build, hook.slow
 
     def checked(data: Any) -> T:
         try:
-            return hook(data, cls)  # type: ignore[no-any-return]
+            return slow(data)  # type: ignore[no-any-return]
         except _FAILURES as exc:
             error = _failed(exc, data, cls, None)
             raise (error if failure is None else failure(error)) from None
@@ -267,11 +274,12 @@ def structurer(
         return checked
 
     def run(data: Any) -> T:
+        # _Hook.__call__'s choice, without its call layer: this runs once per chunk.
         if type(data) is dict:
             try:
                 return build(data)  # type: ignore[no-any-return]
             except Exception:
-                return checked(data)  # the hook runs cattrs for what the builder gave up on
+                return checked(data)  # cattrs decides what the builder gave up on
         return checked(data)
 
     return run
