@@ -1,10 +1,10 @@
-"""Developer sessions: ``nox -s lint typecheck tests`` (and ``bench`` once it exists)."""
+"""Developer sessions: ``nox -s lint typecheck tests``, ``nox -s unasync``, ``nox -s bench``."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "unasync"]
 nox.options.reuse_existing_virtualenvs = True
 # Only the interpreters present are used; a missing one is skipped, never a failure.
 nox.options.error_on_missing_interpreters = False
@@ -32,6 +32,12 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over chutes/ and examples/."""
     session.install("-e", ".[typecheck]")
     session.run("mypy")
+
+
+@nox.session
+def unasync(session: nox.Session) -> None:
+    """Regenerate chutes/_sync/ from chutes/_async/; ``-- --check`` fails if it is stale."""
+    session.run("python", "scripts/unasync.py", *session.posargs)
 
 
 @nox.session

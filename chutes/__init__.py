@@ -2,7 +2,7 @@
 
 ``chutes.Client`` blocks and never touches asyncio; ``chutes.AsyncClient`` is its asyncio
 twin. Both address chutes by name, slug, id or URL, retry what is safe to retry, raise the
-typed errors below, and offer OpenAI-compatible helpers on every chute handle.
+typed errors of ``chutes.ChutesError``, and offer OpenAI-compatible helpers on every chute.
 """
 
 from __future__ import annotations
@@ -10,272 +10,71 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
-    from ._async_client import (
-        AsyncChute,
-        AsyncClient,
-    )
-    from ._async_resources import (
-        AsyncChat,
-        AsyncChatCompletions,
-        AsyncCompletions,
-        AsyncEmbeddings,
-        AsyncImages,
-        AsyncModels,
-    )
-    from ._async_streams import (
-        AsyncChatCompletionStream,
-        AsyncCompletionStream,
-        AsyncEventStream,
-    )
-    from ._client import (
-        Chute,
-        Client,
-    )
-    from ._core.config import (
-        NOT_GIVEN,
-        NotGiven,
-        RetryPolicy,
-        Timeout,
-    )
-    from ._core.errors import (
-        APIConnectionError,
-        APIStatusError,
-        APITimeoutError,
-        AuthenticationError,
-        BadRequestError,
-        ChutesError,
-        ConfigurationError,
-        ConnectionFailure,
-        DecodeError,
-        InternalServerError,
-        NotFoundError,
-        PaymentRequiredError,
-        PermissionDeniedError,
-        RateLimitError,
-        ServiceUnavailableError,
-        StreamError,
-        UnprocessableEntityError,
-    )
-    from ._core.models import (
-        ChatChoice,
-        ChatCompletion,
-        ChatCompletionChunk,
-        ChatMessage,
-        ChoiceDelta,
-        ChunkChoice,
-        Completion,
-        CompletionChoice,
-        CompletionTokensDetails,
-        Embedding,
-        EmbeddingsResponse,
-        FunctionCall,
-        Model,
-        ModelList,
-        PromptTokensDetails,
-        Quota,
-        ToolCall,
-        Usage,
-    )
-    from ._core.ratelimit import (
-        RateLimit,
-    )
-    from ._core.sse import (
-        ServerSentEvent,
-    )
-    from ._core.targets import (
-        slugify,
-    )
-    from ._core.usage import (
-        ChuteUsage,
-        UsageSnapshot,
-    )
-    from ._images import (
-        AsyncImage,
-        AsyncImagesResponse,
-        Image,
-        ImagesResponse,
-    )
-    from ._resources import (
-        Chat,
-        ChatCompletions,
-        Completions,
-        Embeddings,
-        Images,
-        Models,
-    )
-    from ._response import (
-        Response,
-    )
-    from ._streams import (
-        ChatCompletionStream,
-        CompletionStream,
-        EventStream,
-    )
+    from ._async.client import *
+    from ._async.images import *
+    from ._async.resources import *
+    from ._async.streams import *
+    from ._core.config import *
+    from ._core.errors import *
+    from ._core.events import *
+    from ._core.models import *
+    from ._core.ratelimit import *
+    from ._core.targets import *
+    from ._core.usage import *
+    from ._response import *
+    from ._sync.client import *
+    from ._sync.images import *
+    from ._sync.resources import *
+    from ._sync.streams import *
 
-# Each public name and the module that defines it: `import chutes` stays cheap, and a
-# name's module (httpx included) is imported on first use.
-_LAZY: dict[str, str] = {
-    "APIConnectionError": "._core.errors",
-    "APIStatusError": "._core.errors",
-    "APITimeoutError": "._core.errors",
-    "AsyncChat": "._async_resources",
-    "AsyncChatCompletionStream": "._async_streams",
-    "AsyncChatCompletions": "._async_resources",
-    "AsyncChute": "._async_client",
-    "AsyncClient": "._async_client",
-    "AsyncCompletionStream": "._async_streams",
-    "AsyncCompletions": "._async_resources",
-    "AsyncEmbeddings": "._async_resources",
-    "AsyncEventStream": "._async_streams",
-    "AsyncImages": "._async_resources",
-    "AsyncModels": "._async_resources",
-    "AuthenticationError": "._core.errors",
-    "BadRequestError": "._core.errors",
-    "Chat": "._resources",
-    "ChatChoice": "._core.models",
-    "ChatCompletion": "._core.models",
-    "ChatCompletionChunk": "._core.models",
-    "ChatCompletionStream": "._streams",
-    "ChatCompletions": "._resources",
-    "ChatMessage": "._core.models",
-    "ChoiceDelta": "._core.models",
-    "ChunkChoice": "._core.models",
-    "Chute": "._client",
-    "ChuteUsage": "._core.usage",
-    "ChutesError": "._core.errors",
-    "Client": "._client",
-    "Completion": "._core.models",
-    "CompletionChoice": "._core.models",
-    "CompletionStream": "._streams",
-    "CompletionTokensDetails": "._core.models",
-    "Completions": "._resources",
-    "ConfigurationError": "._core.errors",
-    "ConnectionFailure": "._core.errors",
-    "DecodeError": "._core.errors",
-    "Embedding": "._core.models",
-    "Embeddings": "._resources",
-    "EmbeddingsResponse": "._core.models",
-    "EventStream": "._streams",
-    "FunctionCall": "._core.models",
-    "Image": "._images",
-    "Images": "._resources",
-    "ImagesResponse": "._images",
-    "AsyncImage": "._images",
-    "AsyncImagesResponse": "._images",
-    "InternalServerError": "._core.errors",
-    "Model": "._core.models",
-    "ModelList": "._core.models",
-    "Models": "._resources",
-    "NOT_GIVEN": "._core.config",
-    "NotFoundError": "._core.errors",
-    "NotGiven": "._core.config",
-    "PaymentRequiredError": "._core.errors",
-    "PermissionDeniedError": "._core.errors",
-    "PromptTokensDetails": "._core.models",
-    "Quota": "._core.models",
-    "RateLimit": "._core.ratelimit",
-    "RateLimitError": "._core.errors",
-    "Response": "._response",
-    "RetryPolicy": "._core.config",
-    "ServerSentEvent": "._core.sse",
-    "ServiceUnavailableError": "._core.errors",
-    "StreamError": "._core.errors",
-    "Timeout": "._core.config",
-    "ToolCall": "._core.models",
-    "UnprocessableEntityError": "._core.errors",
-    "Usage": "._core.models",
-    "UsageSnapshot": "._core.usage",
-    "slugify": "._core.targets",
-}
+# The modules that define the public names. Each lists its own in `__all__`, the one list
+# of them; `chutes.X` imports these in order (the cheap core first, httpx last) until one
+# defines X, so `import chutes` itself loads nothing more.
+_MODULES = (
+    "._core.errors",
+    "._core.config",
+    "._core.ratelimit",
+    "._core.targets",
+    "._core.models",
+    "._core.usage",
+    "._core.events",
+    "._response",
+    "._sync.client",
+    "._sync.resources",
+    "._sync.streams",
+    "._sync.images",
+    "._async.client",
+    "._async.resources",
+    "._async.streams",
+    "._async.images",
+)
+
+
+def _public() -> list[str]:
+    """Every public name, sorted as isort sorts them: constants, classes, the rest."""
+    names = {"__version__"}
+    for module in _MODULES:
+        names.update(importlib.import_module(module, __name__).__all__)
+    return sorted(names, key=lambda n: (0 if n.isupper() else 1 if n[:1].isupper() else 2, n))
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'chutes' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    if name == "__all__":
+        value: Any = _public()
+    else:
+        for module in _MODULES:
+            found = importlib.import_module(module, __name__)
+            if name in found.__all__:
+                value = getattr(found, name)
+                break
+        else:
+            raise AttributeError(f"module 'chutes' has no attribute {name!r}")
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
-__all__ = [
-    "NOT_GIVEN",
-    "APIConnectionError",
-    "APIStatusError",
-    "APITimeoutError",
-    "AsyncChat",
-    "AsyncChatCompletionStream",
-    "AsyncChatCompletions",
-    "AsyncChute",
-    "AsyncClient",
-    "AsyncCompletionStream",
-    "AsyncCompletions",
-    "AsyncEmbeddings",
-    "AsyncEventStream",
-    "AsyncImage",
-    "AsyncImages",
-    "AsyncImagesResponse",
-    "AsyncModels",
-    "AuthenticationError",
-    "BadRequestError",
-    "Chat",
-    "ChatChoice",
-    "ChatCompletion",
-    "ChatCompletionChunk",
-    "ChatCompletionStream",
-    "ChatCompletions",
-    "ChatMessage",
-    "ChoiceDelta",
-    "ChunkChoice",
-    "Chute",
-    "ChuteUsage",
-    "ChutesError",
-    "Client",
-    "Completion",
-    "CompletionChoice",
-    "CompletionStream",
-    "CompletionTokensDetails",
-    "Completions",
-    "ConfigurationError",
-    "ConnectionFailure",
-    "DecodeError",
-    "Embedding",
-    "Embeddings",
-    "EmbeddingsResponse",
-    "EventStream",
-    "FunctionCall",
-    "Image",
-    "Images",
-    "ImagesResponse",
-    "InternalServerError",
-    "Model",
-    "ModelList",
-    "Models",
-    "NotFoundError",
-    "NotGiven",
-    "PaymentRequiredError",
-    "PermissionDeniedError",
-    "PromptTokensDetails",
-    "Quota",
-    "RateLimit",
-    "RateLimitError",
-    "Response",
-    "RetryPolicy",
-    "ServerSentEvent",
-    "ServiceUnavailableError",
-    "StreamError",
-    "Timeout",
-    "ToolCall",
-    "UnprocessableEntityError",
-    "Usage",
-    "UsageSnapshot",
-    "__version__",
-    "slugify",
-]
+    return sorted(set(globals()) | set(_public()))

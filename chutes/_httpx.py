@@ -1,35 +1,28 @@
-"""The adapter: RequestSpec -> httpx, httpx.Response -> chutes.Response, httpx errors -> ours.
+"""The adapter: RequestSpec -> httpx, httpx responses -> chutes, httpx errors -> ours.
 
 Every httpx exception is translated here (one context manager), so none reaches a caller.
+Server-sent events are parsed by httpx-sse's public API over the response's bytes, after
+the core's :class:`~chutes._core.events.SSETap` has seen them.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Final
 
 import httpx
+import httpx_sse
 
 from ._core.config import Timeout
 from ._core.errors import APIConnectionError, APITimeoutError, ConnectionFailure
+from ._core.events import SSETap
 from ._core.requests import RequestSpec
 from ._response import Response
 
-__all__ = [
-    "anext_chunk",
-    "aread",
-    "asend",
-    "build_request",
-    "next_chunk",
-    "read",
-    "send",
-    "translate_errors",
-    "wrap_response",
-]
+__all__: list[str] = []
 
-_BEFORE_RESPONSE: dict[type[BaseException], ConnectionFailure] = {
+_BEFORE_RESPONSE: Final[dict[type[BaseException], ConnectionFailure]] = {
     httpx.ConnectTimeout: ConnectionFailure.CONNECT_TIMEOUT,
     httpx.PoolTimeout: ConnectionFailure.POOL_TIMEOUT,
     httpx.WriteTimeout: ConnectionFailure.WRITE_TIMEOUT,
@@ -43,23 +36,30 @@ _BEFORE_RESPONSE: dict[type[BaseException], ConnectionFailure] = {
     httpx.RemoteProtocolError: ConnectionFailure.NO_RESPONSE,
 }
 
+SSE = httpx_sse.ServerSentEvent  # what the streams get from httpx-sse, one per event
 
-@functools.lru_cache(maxsize=64)
-def _httpx_timeout(timeout: Timeout) -> httpx.Timeout:
-    return httpx.Timeout(
-        connect=timeout.connect, read=timeout.read, write=timeout.write, pool=timeout.pool
-    )
+# What every event stream is read as: the WHATWG spec fixes UTF-8 whatever the server says.
+_SSE_HEADERS: Final = httpx.Headers({"content-type": "text/event-stream; charset=utf-8"})
 
 
-URL_CACHE_SIZE = 256
+def _timeout(timeout: Timeout) -> dict[str, float | None]:
+    return {
+        "connect": timeout.connect,
+        "read": timeout.read,
+        "write": timeout.write,
+        "pool": timeout.pool,
+    }
 
 
-def _httpx_url(url: str, cache: dict[str, Any]) -> httpx.URL:
-    # httpx parses a str URL on every request, which costs more than the rest of building
-    # it; a chute's URLs repeat, and an httpx.URL is immutable, so one parse serves them
-    # all. The cache is the client's (it goes when the client goes) and bounded; URLs with
-    # a query are not kept: they vary, and may carry the caller's data.
-    found: httpx.URL | None = cache.get(url)
+URL_CACHE_SIZE: Final = 256
+
+
+def _url(url: str, cache: dict[str, httpx.URL]) -> httpx.URL:
+    # httpx parses a str URL on every request, which the benchmark's S1 shows costs about
+    # 3% of a local call; a chute's URLs repeat and an httpx.URL is immutable, so one parse
+    # serves them all. The cache is the client's and bounded; URLs with a query (the
+    # caller's data, and rarely repeated) are not kept.
+    found = cache.get(url)
     if found is None:
         found = httpx.URL(url)
         if "?" not in url:
@@ -69,17 +69,16 @@ def _httpx_url(url: str, cache: dict[str, Any]) -> httpx.URL:
     return found
 
 
-def build_request(
-    client: httpx.Client | httpx.AsyncClient, spec: RequestSpec, urls: dict[str, Any]
-) -> httpx.Request:
-    """The httpx request for ``spec`` (the borrowed client's own headers and cookies apply);
-    ``urls`` is the client's cache of parsed URLs."""
-    return client.build_request(
+def build_request(spec: RequestSpec, urls: dict[str, httpx.URL]) -> httpx.Request:
+    """The httpx request for ``spec``: only what the spec says goes on the wire (neither a
+    borrowed client's default headers nor its cookies are added). ``urls`` is the client's
+    cache of parsed URLs."""
+    return httpx.Request(
         spec.method,
-        _httpx_url(spec.url, urls),
+        _url(spec.url, urls),
         headers=spec.headers,
         content=spec.content,
-        timeout=_httpx_timeout(spec.timeout),
+        extensions={"timeout": _timeout(spec.timeout)},
     )
 
 
@@ -99,7 +98,8 @@ def _failure(exc: httpx.HTTPError, *, response_started: bool) -> ConnectionFailu
     return ConnectionFailure.PROTOCOL
 
 
-def _translated(exc: httpx.HTTPError, url: str, *, response_started: bool) -> APIConnectionError:
+def translated(exc: httpx.HTTPError, url: str, *, response_started: bool) -> APIConnectionError:
+    """The chutes error for an httpx error met while requesting ``url``."""
     failure = _failure(exc, response_started=response_started)
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
     detail = str(exc) or type(exc).__name__
@@ -112,70 +112,64 @@ def translate_errors(url: str, *, response_started: bool = False) -> Iterator[No
     try:
         yield
     except httpx.HTTPError as exc:
-        raise _translated(exc, url, response_started=response_started) from exc
-
-
-# The per-call verbs below are plain functions rather than the context manager above: they
-# run on every request, where a generator-based context manager costs more than the work.
-
-
-def send(http: httpx.Client, request: httpx.Request, url: str) -> httpx.Response:
-    """Send and return the response with its body unread; redirects are never followed."""
-    try:
-        return http.send(request, stream=True, follow_redirects=False)
-    except httpx.HTTPError as exc:
-        raise _translated(exc, url, response_started=False) from exc
-
-
-async def asend(http: httpx.AsyncClient, request: httpx.Request, url: str) -> httpx.Response:
-    """Send and return the response with its body unread; redirects are never followed."""
-    try:
-        return await http.send(request, stream=True, follow_redirects=False)
-    except httpx.HTTPError as exc:
-        raise _translated(exc, url, response_started=False) from exc
-
-
-def read(raw: httpx.Response, url: str) -> bytes:
-    """Read the whole body."""
-    try:
-        return raw.read()
-    except httpx.HTTPError as exc:
-        raise _translated(exc, url, response_started=True) from exc
-
-
-async def aread(raw: httpx.Response, url: str) -> bytes:
-    """Read the whole body."""
-    try:
-        return await raw.aread()
-    except httpx.HTTPError as exc:
-        raise _translated(exc, url, response_started=True) from exc
-
-
-def next_chunk(chunks: Iterator[bytes], url: str) -> bytes | None:
-    """The next piece of a streamed body, or ``None`` at its end."""
-    try:
-        return next(chunks, None)
-    except httpx.HTTPError as exc:
-        raise _translated(exc, url, response_started=True) from exc
-
-
-async def anext_chunk(chunks: AsyncIterator[bytes], url: str) -> bytes | None:
-    """The next piece of a streamed body, or ``None`` at its end."""
-    try:
-        return await anext(chunks, None)
-    except httpx.HTTPError as exc:
-        raise _translated(exc, url, response_started=True) from exc
+        raise translated(exc, url, response_started=response_started) from exc
 
 
 def wrap_response(
-    response: httpx.Response, spec: RequestSpec, elapsed: float, *, streamed: bool = False
+    raw: httpx.Response, spec: RequestSpec, elapsed: float, content: bytes | None
 ) -> Response:
-    """A :class:`chutes.Response` for an httpx response whose body was read (or is streamed)."""
+    """A :class:`chutes.Response` for an httpx response; ``content`` is ``None`` for a
+    streamed body, which belongs to its stream."""
     return Response(
-        status_code=response.status_code,
-        headers=response.headers,
-        content=None if streamed else response.content,
+        status_code=raw.status_code,
+        headers=raw.headers,
+        content=content,
         url=spec.url,
         method=spec.method,
         seconds=elapsed,
     )
+
+
+class _TappedBody(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A streamed response's bytes, through the tap, with transport errors translated.
+
+    A connection that drops right after the platform's raw error line (it closes the
+    connection once the line is written) ends the body rather than failing, so the line
+    itself is what is reported.
+    """
+
+    def __init__(self, raw: httpx.Response, tap: SSETap, url: str) -> None:
+        self._raw = raw
+        self._tap = tap
+        self._url = url
+
+    def __iter__(self) -> Iterator[bytes]:
+        tap = self._tap
+        try:
+            for chunk in self._raw.iter_bytes():
+                passed = tap.feed(chunk)
+                if passed:
+                    yield passed
+        except httpx.HTTPError as exc:
+            if tap.raw_line is None:
+                raise translated(exc, self._url, response_started=True) from exc
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        tap = self._tap
+        try:
+            async for chunk in self._raw.aiter_bytes():
+                passed = tap.feed(chunk)
+                if passed:
+                    yield passed
+        except httpx.HTTPError as exc:
+            if tap.raw_line is None:
+                raise translated(exc, self._url, response_started=True) from exc
+
+
+def event_source(raw: httpx.Response, tap: SSETap, url: str) -> httpx_sse.EventSource:
+    """httpx-sse's reader over ``raw``'s body as the tap passes it on (decoded as UTF-8,
+    as the WHATWG spec says, whatever charset the server named)."""
+    tapped = httpx.Response(
+        raw.status_code, headers=_SSE_HEADERS, stream=_TappedBody(raw, tap, url)
+    )
+    return httpx_sse.EventSource(tapped)

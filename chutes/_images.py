@@ -1,9 +1,7 @@
-"""Generated images: base64 JSON, URL JSON and raw ``image/*`` bodies as one type.
+"""What generated images share, blocking or asyncio: their data and its base64 decoding.
 
-Images only read bytes; any download goes through the fetcher the client injected, so the
-client's pool, timeouts and key rules apply (the key goes only to the chute's own origin).
-``Image`` belongs to ``Client``; ``AsyncImage`` to ``AsyncClient``, with the same names
-awaited.
+``Image`` (``Client``) and ``AsyncImage`` (``AsyncClient``) are defined in
+``chutes/_async/images.py`` and its generated twin; they add the download verbs.
 """
 
 from __future__ import annotations
@@ -11,29 +9,13 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
-import os
 import sys
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
-from typing import Any, TypeVar
 
 import attrs
 
-from ._core.decoding import UNMODELLED, decode_json, structure
 from ._core.errors import DecodeError
 
-__all__ = [
-    "AsyncImage",
-    "AsyncImagesResponse",
-    "Image",
-    "ImagesResponse",
-    "async_images_from_response",
-    "images_from_response",
-]
-
-Fetch = Callable[[str], bytes]
-AsyncFetch = Callable[[str], Awaitable[bytes]]
+__all__: list[str] = []
 
 
 def b64decode(text: str) -> builtins.bytes:
@@ -52,7 +34,7 @@ def b64decode(text: str) -> builtins.bytes:
 
 
 @attrs.frozen(slots=True)
-class _ImageData:
+class ImageData:
     """What every generated image holds, however it arrived.
 
     Attributes:
@@ -70,6 +52,7 @@ class _ImageData:
     _data: builtins.bytes | None = attrs.field(default=None, repr=False, alias="data")
 
     def _local(self) -> builtins.bytes | None:
+        """The bytes held here (decoded from base64 if need be); ``None`` for a URL image."""
         if self._data is not None:
             return self._data
         if self.b64_json is not None:
@@ -82,126 +65,3 @@ class _ImageData:
         if self.url is None:
             raise DecodeError("the image has neither data nor a URL", body=b"")
         return None
-
-
-@attrs.frozen(slots=True)
-class Image(_ImageData):
-    """One generated image from a :class:`chutes.Client`."""
-
-    _fetch: Fetch | None = attrs.field(default=None, repr=False, eq=False, alias="fetch")
-
-    def bytes(self) -> builtins.bytes:
-        """The image bytes: decoded, or downloaded from ``url`` with the client's pool.
-
-        Raises:
-            DecodeError: when the image has neither data nor a URL, or bad base64.
-            RuntimeError: for a URL image built without a client.
-        """
-        local = self._local()
-        if local is not None:
-            return local
-        if self._fetch is None or self.url is None:
-            raise RuntimeError("this image has no client to download its URL with")
-        return self._fetch(self.url)
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the image bytes to ``path`` and return it as a :class:`~pathlib.Path`."""
-        target = Path(path)
-        target.write_bytes(self.bytes())
-        return target
-
-
-@attrs.frozen(slots=True)
-class AsyncImage(_ImageData):
-    """One generated image from a :class:`chutes.AsyncClient`: ``await image.bytes()``."""
-
-    _fetch: AsyncFetch | None = attrs.field(default=None, repr=False, eq=False, alias="fetch")
-
-    async def bytes(self) -> builtins.bytes:
-        """The image bytes: decoded, or downloaded from ``url`` with the client's pool.
-
-        Raises:
-            DecodeError: when the image has neither data nor a URL, or bad base64.
-            RuntimeError: for a URL image built without a client.
-        """
-        local = self._local()
-        if local is not None:
-            return local
-        if self._fetch is None or self.url is None:
-            raise RuntimeError("this image has no client to download its URL with")
-        return await self._fetch(self.url)
-
-    async def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the image bytes to ``path`` and return it as a :class:`~pathlib.Path`."""
-        target = Path(path)
-        target.write_bytes(await self.bytes())
-        return target
-
-
-@attrs.frozen(slots=True)
-class ImagesResponse:
-    """The answer of an image generation, whatever form the cord answered in."""
-
-    created: int = 0
-    data: list[Image] = attrs.field(factory=list)
-    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-
-
-@attrs.frozen(slots=True)
-class AsyncImagesResponse:
-    """The answer of an image generation on an ``AsyncClient``: ``await data[0].bytes()``."""
-
-    created: int = 0
-    data: list[AsyncImage] = attrs.field(factory=list)
-    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-
-
-UNMODELLED[ImagesResponse] = UNMODELLED[AsyncImagesResponse] = frozenset(
-    {
-        "background",
-        "output_format",
-        "quality",
-        "size",
-        "usage",
-        "safety_identifier",
-        "svg_usage",
-    }
-)
-UNMODELLED[Image] = UNMODELLED[AsyncImage] = frozenset({"provider_specific_fields"})
-
-R = TypeVar("R", ImagesResponse, AsyncImagesResponse)
-
-
-def _from_response(cls: type[R], content: bytes, content_type: str | None, **injected: Any) -> R:
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    image_cls: type[Image] | type[AsyncImage] = Image if cls is ImagesResponse else AsyncImage
-    if media.startswith("image/"):
-        image = image_cls(content_type=media, data=content)
-        return cls(created=int(time.time()), data=[image])  # type: ignore[list-item]
-    decoded = structure(decode_json(content, content_type), cls, body=content)
-    images = [attrs.evolve(i, **injected) for i in decoded.data]
-    result = attrs.evolve(decoded, data=images)
-    object.__setattr__(result, "raw", decoded.raw)
-    return result
-
-
-def images_from_response(
-    content: bytes, content_type: str | None, *, fetch: Fetch | None = None
-) -> ImagesResponse:
-    """An :class:`ImagesResponse` from a JSON body or a raw ``image/*`` body.
-
-    Raises:
-        DecodeError: for a body that is neither.
-    """
-    return _from_response(ImagesResponse, content, content_type, fetch=fetch)
-
-
-def async_images_from_response(
-    content: bytes, content_type: str | None, *, fetch: AsyncFetch | None = None
-) -> AsyncImagesResponse:
-    """An :class:`AsyncImagesResponse` from a JSON body or a raw ``image/*`` body.
-
-    Raises:
-        DecodeError: for a body that is neither.
-    """
-    return _from_response(AsyncImagesResponse, content, content_type, fetch=fetch)

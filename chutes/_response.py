@@ -10,6 +10,7 @@ from typing import Any
 
 from ._core.decoding import decode_json
 from ._core.models import Quota, invocation_id, quota_from_headers
+from ._core.public import export
 
 __all__ = ["Response"]
 
@@ -111,3 +112,6 @@ class Response:
         target = Path(path)
         target.write_bytes(self.content)
         return target
+
+
+export(__all__, globals())

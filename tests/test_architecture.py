@@ -5,6 +5,9 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+import shutil
+import subprocess
+import sys
 import types
 from pathlib import Path
 from typing import Any
@@ -288,3 +291,175 @@ def test_version_is_a_string() -> None:
     """chutes.__version__ is a non-empty version string."""
     assert isinstance(chutes.__version__, str)
     assert re.match(r"^\d+\.\d+", chutes.__version__)
+
+
+# --- one source for the twins ---------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "chutes"
+
+
+def _unasync(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own script, run with this interpreter
+        [sys.executable, str(root / "scripts" / "unasync.py"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_generated_sync_code_is_up_to_date() -> None:
+    """chutes/_sync/ is exactly what scripts/unasync.py makes of chutes/_async/."""
+    result = _unasync(ROOT, "--check")
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_a_hand_edited_generated_file_fails_the_check(tmp_path: Path) -> None:
+    """Editing a generated file by hand makes the check fail, naming the file."""
+    shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
+    shutil.copytree(PACKAGE, tmp_path / "chutes", ignore=shutil.ignore_patterns("__pycache__"))
+    edited = tmp_path / "chutes" / "_sync" / "client.py"
+    edited.write_text(edited.read_text() + "\n# a hand edit\n")
+    result = _unasync(tmp_path, "--check")
+    assert result.returncode == 1
+    assert "chutes/_sync/client.py" in result.stderr
+    assert "-# a hand edit" in result.stdout
+
+
+def test_generated_files_say_so() -> None:
+    """Every generated file starts by naming its source and saying not to edit it."""
+    for path in sorted((PACKAGE / "_sync").glob("*.py")):
+        first = path.read_text().splitlines()[0]
+        source = f"chutes/_async/{path.name}"
+        assert first == f"# Generated from {source} by scripts/unasync.py: do not edit."
+
+
+# --- no import cycles, no reach-ins --------------------------------------------------------------
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """The chutes modules ``name`` imports anywhere in its file, TYPE_CHECKING blocks and
+    function bodies included."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            candidates = [f"{module}.{alias.name}" for alias in node.names] + [module]
+        elif isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        else:
+            continue
+        found |= {c for c in candidates if c in MODULES and c != name}
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the chutes modules it imports (a package's __init__ is not an edge: Python
+    runs it first whichever submodule is imported)."""
+    graph = {name: _imports(name, path) for name, path in MODULES.items()}
+    packages = {name for name, path in MODULES.items() if path.name == "__init__.py"}
+    return {name: edges - packages for name, edges in graph.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of ``graph`` (as a path that returns to its start), or []."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state:
+                cycle = visit(nxt)
+                if cycle:
+                    return cycle
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    """The checker below reports a cycle hidden two modules deep."""
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+
+
+def test_no_module_imports_another_in_a_cycle() -> None:
+    """No chutes module reaches itself through imports, TYPE_CHECKING ones included."""
+    graph = import_graph()
+    assert graph["chutes._sync.client"] >= {"chutes._sync.caller", "chutes._sync.streams"}
+    assert find_cycle(graph) == []
+
+
+def private_reach_ins(source: str) -> list[str]:
+    """Uses of another object's private attribute (``x._y`` where x is not self or cls)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Attribute):
+            continue
+        attr = node.attr
+        if not attr.startswith("_") or (attr.startswith("__") and attr.endswith("__")):
+            continue
+        owner = node.value
+        if isinstance(owner, ast.Name) and (
+            owner.id in {"self", "cls"} or (owner.id in {"client", "clone"} and attr == "_caller")
+        ):
+            continue
+        found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_the_reach_in_checker_finds_one() -> None:
+    """The checker flags ``chute._client._spec`` but not ``self._caller``."""
+    assert private_reach_ins("chute._client._spec\nself._caller.spec") == [
+        "line 1: chute._client._spec",
+        "line 1: chute._client",
+    ]
+
+
+@pytest.mark.parametrize(
+    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: p.relative_to(PACKAGE).as_posix()
+)
+def test_no_private_reach_ins(path: Path) -> None:
+    """Handles, helpers, streams and the testing kit use the caller's public members only;
+    a client sets its own caller up (on itself or on the copy it makes)."""
+    assert private_reach_ins(path.read_text()) == []
+
+
+CLASSES = [n for n in chutes.__all__ if isinstance(getattr(chutes, n), type)]
+
+
+@pytest.mark.parametrize("name", CLASSES)
+def test_public_classes_say_chutes_is_their_module(name: str) -> None:
+    """Tracebacks and reprs name chutes.X, not the private module that defines it."""
+    assert getattr(chutes, name).__module__ == "chutes"
+
+
+def test_a_public_error_is_shown_as_chutes() -> None:
+    """An error's class shows as chutes.ConfigurationError."""
+    assert repr(chutes.ConfigurationError) == "<class 'chutes.ConfigurationError'>"

@@ -642,8 +642,8 @@ async def test_zero_initial_delay_never_sleeps(
 async def test_with_options_shares_the_pool(aclient: chutes.AsyncClient) -> None:
     """with_options returns a client on the same connection pool."""
     clone = aclient.with_options(max_retries=0)
-    assert clone._pool is aclient._pool
-    assert clone._pool.http is aclient._pool.http
+    assert clone._caller.pool is aclient._caller.pool
+    assert clone._caller.pool.http is aclient._caller.pool.http
 
 
 async def test_with_options_changes_only_the_copy(
@@ -745,7 +745,7 @@ async def test_transport_error_becomes_chutes_error(
 async def test_context_manager_closes_owned_pool(api_key: str) -> None:
     """Leaving ``async with AsyncClient()`` closes the pool the client made itself."""
     async with chutes.AsyncClient(api_key=api_key) as aclient:
-        pool = aclient._pool.http
+        pool = aclient._caller.pool.http
     assert (aclient.is_closed, pool.is_closed) == (True, True)
 
 

@@ -636,7 +636,7 @@ def test_a_chunk_that_is_not_a_chunk_fails_iteration_with_the_text_so_far(size: 
         assert stream._raw.is_closed
         with pytest.raises(StopIteration):
             next(stream)
-        assert chute._client.usage.by_chute[BASE].failures == 1
+        assert chute._caller.usage.snapshot().by_chute[BASE].failures == 1
 
 
 @pytest.mark.parametrize("size", SPLITS)
@@ -654,7 +654,7 @@ async def test_async_a_chunk_that_is_not_a_chunk_fails_iteration_with_the_text_s
         assert stream._raw.is_closed
         with pytest.raises(StopAsyncIteration):
             await stream.__anext__()
-        assert chute._client.usage.by_chute[BASE].failures == 1
+        assert chute._caller.usage.snapshot().by_chute[BASE].failures == 1
 
 
 def test_the_same_chunks_still_give_their_text() -> None:

@@ -635,8 +635,8 @@ def test_zero_initial_delay_never_sleeps(
 def test_with_options_shares_the_pool(client: chutes.Client) -> None:
     """with_options returns a client on the same connection pool."""
     clone = client.with_options(max_retries=0)
-    assert clone._pool is client._pool
-    assert clone._pool.http is client._pool.http
+    assert clone._caller.pool is client._caller.pool
+    assert clone._caller.pool.http is client._caller.pool.http
 
 
 def test_with_options_changes_only_the_copy(
@@ -732,7 +732,7 @@ def test_transport_error_becomes_chutes_error(
 def test_context_manager_closes_owned_pool(api_key: str) -> None:
     """Leaving ``with Client()`` closes the pool the client made itself."""
     with chutes.Client(api_key=api_key) as client:
-        pool = client._pool.http
+        pool = client._caller.pool.http
     assert (client.is_closed, pool.is_closed) == (True, True)
 
 

@@ -30,8 +30,8 @@ def delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_async_sleep(delay: float) -> None:
         recorded.append(delay)
 
-    monkeypatch.setattr("chutes._client._sleep", fake_sleep)
-    monkeypatch.setattr("chutes._async_client._sleep", fake_async_sleep)
+    monkeypatch.setattr("chutes._runtime.Runtime.sleep", fake_sleep)
+    monkeypatch.setattr("chutes._runtime.AsyncRuntime.sleep", fake_async_sleep)
     return recorded
 
 

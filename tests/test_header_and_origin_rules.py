@@ -11,7 +11,7 @@ import respx
 
 import chutes
 from chutes._core.config import make_config
-from chutes._core.requests import base_headers, build_download, build_request
+from chutes._core.requests import Call, base_headers, build_download, build_request
 from chutes._core.targets import resolve_target
 
 BASE = "http://127.0.0.1:8000"
@@ -63,9 +63,7 @@ def test_call_header_replaces_prepared_one_whatever_its_case(name: str) -> None:
         target,
         "POST",
         "/a",
-        json={},
-        headers={name: "x/y"},
-        prepared_json_headers=base_headers(config, json=True),
+        Call(json={}, headers={name: "x/y"}),
     )
     same = [k for k in spec.headers if k.lower() == name.lower()]
     assert same == [name]

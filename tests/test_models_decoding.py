@@ -17,8 +17,8 @@ import pytest
 import respx
 
 import chutes
+from chutes import ImagesResponse
 from chutes._core.decoding import make_converter, structure
-from chutes._images import ImagesResponse
 
 DATA = Path(__file__).parent / "data"
 KEY = "cpk_0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef.DECODEabc123"
@@ -136,7 +136,7 @@ async def aclient(mock: respx.MockRouter) -> AsyncIterator[chutes.AsyncClient]:
 @pytest.mark.parametrize(("relative", "cls"), JSON_PAYLOADS)
 def test_strict_converter_decodes_payload(relative: str, cls: type[Any]) -> None:
     """The strict converter accepts every recorded and hand-written server body."""
-    decoded = structure(_json(relative), cls, converter=STRICT)
+    decoded = structure(_json(relative), cls, conv=STRICT)
     assert isinstance(decoded, cls)
 
 
@@ -144,14 +144,14 @@ def test_strict_converter_decodes_payload(relative: str, cls: type[Any]) -> None
 def test_strict_converter_decodes_stream_chunks(relative: str, cls: type[Any]) -> None:
     """The strict converter accepts every chunk of every recorded and hand-written stream."""
     events = _events(relative)
-    decoded = [structure(event, cls, converter=STRICT) for event in events]
+    decoded = [structure(event, cls, conv=STRICT) for event in events]
     assert len(decoded) == len(events) > 0
 
 
 @pytest.mark.parametrize(("relative", "cls"), JSON_PAYLOADS)
 def test_lenient_converter_decodes_payload(relative: str, cls: type[Any]) -> None:
     """The default (lenient) converter accepts every server body."""
-    decoded = structure(_json(relative), cls, converter=LENIENT)
+    decoded = structure(_json(relative), cls, conv=LENIENT)
     assert isinstance(decoded, cls)
 
 
@@ -193,21 +193,21 @@ def test_strict_converter_refuses_unknown_field() -> None:
     data = _json("recorded/litellm/chat.body")
     data["choices"][0]["message"]["contnet"] = "typo"
     with pytest.raises(chutes.DecodeError, match="contnet"):
-        structure(data, chutes.ChatCompletion, converter=STRICT)
+        structure(data, chutes.ChatCompletion, conv=STRICT)
 
 
 def test_misspelt_rename_fails_strict_decoding() -> None:
     """A strict converter whose rename names a wire key that is never sent fails loudly."""
     converter = make_converter(strict=True, renames={chutes.ChatMessage: {"content": "contnet"}})
     with pytest.raises(chutes.DecodeError):
-        structure(_json("recorded/litellm/chat.body"), chutes.ChatCompletion, converter=converter)
+        structure(_json("recorded/litellm/chat.body"), chutes.ChatCompletion, conv=converter)
 
 
 def test_correct_rename_reads_the_wire_name() -> None:
     """A rename maps the attribute to the wire key it names."""
     converter = make_converter(strict=True, renames={chutes.ChatMessage: {"content": "text"}})
     data = {"choices": [{"message": {"role": "assistant", "text": "renamed"}}]}
-    decoded = structure(data, chutes.ChatCompletion, converter=converter)
+    decoded = structure(data, chutes.ChatCompletion, conv=converter)
     assert decoded.choices[0].message.content == "renamed"
 
 
@@ -230,7 +230,7 @@ def test_decode_error_carries_the_body() -> None:
 )
 def test_reasoning_alias_maps_to_reasoning_content(cls: type[Any], data: Any) -> None:
     """vLLM's newer ``reasoning`` field fills ``reasoning_content``."""
-    assert structure(data, cls, converter=STRICT).reasoning_content == "hmm"
+    assert structure(data, cls, conv=STRICT).reasoning_content == "hmm"
 
 
 def test_reasoning_field_of_stream_chunks_fills_reasoning_content() -> None:

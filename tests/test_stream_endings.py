@@ -1,4 +1,4 @@
-"""How streams end: items before [DONE] come out before the drain, and abandoned streams."""
+"""How streams end: at [DONE], without reading on, and when abandoned."""
 
 from __future__ import annotations
 
@@ -50,8 +50,8 @@ def _transport(body: _Body) -> httpx.MockTransport:
     return httpx.MockTransport(handler)
 
 
-def test_items_before_done_come_out_before_the_drain() -> None:
-    """Every piece before [DONE] reaches the caller before the rest of the body is read."""
+def test_the_body_after_done_is_not_read() -> None:
+    """Every piece before [DONE] reaches the caller, and nothing after [DONE] is waited for."""
     seen: list[str] = []
     body = _Body(seen)
     with (
@@ -63,11 +63,11 @@ def test_items_before_done_come_out_before_the_drain() -> None:
             for piece in stream.iter_text():
                 seen.append(piece)
         assert seen == ["Hello", " there"]
-        assert body.tail_read_after == [2]
+        assert body.tail_read_after == []
 
 
-async def test_items_before_done_come_out_before_the_drain_async() -> None:
-    """The async stream also hands out every piece before reading past [DONE]."""
+async def test_the_body_after_done_is_not_read_async() -> None:
+    """The async stream also ends at [DONE] without reading on."""
     seen: list[str] = []
     body = _Body(seen)
     async with httpx.AsyncClient(transport=_transport(body)) as http:
@@ -78,7 +78,7 @@ async def test_items_before_done_come_out_before_the_drain_async() -> None:
                 seen.append(piece)
         await client.aclose()
     assert seen == ["Hello", " there"]
-    assert body.tail_read_after == [2]
+    assert body.tail_read_after == []
 
 
 def test_sync_stream_abandoned_without_with_is_closed_when_collected() -> None:

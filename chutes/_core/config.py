@@ -14,29 +14,11 @@ from typing import Any, Final, Literal
 import attrs
 
 from .errors import ConfigurationError
+from .public import export
 from .ratelimit import RateLimit
 from .targets import normalize_base_url
 
-__all__ = [
-    "DEFAULT_API_URL",
-    "DEFAULT_DOMAIN",
-    "DEFAULT_MAX_RETRIES",
-    "DEFAULT_TIMEOUT",
-    "ENV_API_KEY",
-    "ENV_API_URL",
-    "ENV_LOG",
-    "NOT_GIVEN",
-    "ClientConfig",
-    "NotGiven",
-    "RetryPolicy",
-    "Timeout",
-    "TimeoutTypes",
-    "PROTECTED_HEADERS",
-    "check_extra_header",
-    "check_header",
-    "set_header",
-    "make_config",
-]
+__all__ = ["NOT_GIVEN", "NotGiven", "ResponseLimits", "RetryPolicy", "Timeout"]
 
 ENV_API_KEY: Final = "CHUTES_API_KEY"
 ENV_API_URL: Final = "CHUTES_API_URL"
@@ -141,6 +123,34 @@ class RetryPolicy:
     retry_read_timeouts: bool = False
 
 
+def _positive_size(name: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(_: Any, __: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigurationError(f"ResponseLimits.{name} must be a positive int of bytes")
+
+    return check
+
+
+@attrs.frozen
+class ResponseLimits:
+    """The most a response may make the client hold in memory.
+
+    Attributes:
+        body: the most bytes a response body may decode to (after decompression, so a
+            small compressed body cannot expand past it); default 256 MiB.
+        event: the most bytes one server-sent event (or line) may hold; default 16 MiB.
+
+    Past a limit the call raises :class:`chutes.ResponseTooLargeError`; nothing partial is
+    returned. ``save_to=`` streams a body to a file, where no body limit applies.
+    """
+
+    body: int = attrs.field(default=256 * 2**20, validator=_positive_size("body"))
+    event: int = attrs.field(default=16 * 2**20, validator=_positive_size("event"))
+
+
+DEFAULT_LIMITS: Final = ResponseLimits()
+
+
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Visible ASCII and inner spaces/tabs only: CR, LF and other controls would split the header.
 _HEADER_VALUE = re.compile(r"^[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?$|^$")
@@ -186,6 +196,7 @@ class ClientConfig:
     default_headers: tuple[tuple[str, str], ...]
     log_level: str | None
     rate_limit: RateLimit | None = None
+    response_limits: ResponseLimits = DEFAULT_LIMITS
 
     def __repr__(self) -> str:
         return (
@@ -297,6 +308,7 @@ def make_config(
     retry_policy: RetryPolicy | None,
     default_headers: Mapping[str, str] | None,
     rate_limit: float | RateLimit | None = None,
+    response_limits: ResponseLimits | None = None,
 ) -> ClientConfig:
     """Validate the client's arguments, fill gaps from ``env``, and freeze them.
 
@@ -343,7 +355,18 @@ def make_config(
         default_headers=tuple(_check_default_headers(default_headers or {}).items()),
         log_level=level,
         rate_limit=_check_rate_limit(rate_limit),
+        response_limits=_check_limits(response_limits),
     )
+
+
+def _check_limits(value: object) -> ResponseLimits:
+    if value is None:
+        return DEFAULT_LIMITS
+    if not isinstance(value, ResponseLimits):
+        raise ConfigurationError(
+            f"response_limits must be a chutes.ResponseLimits, got {type(value).__name__}"
+        )
+    return value
 
 
 def _check_rate_limit(value: float | RateLimit | None) -> RateLimit | None:
@@ -354,3 +377,6 @@ def _check_rate_limit(value: float | RateLimit | None) -> RateLimit | None:
     raise ConfigurationError(
         f"rate_limit must be requests per minute or a chutes.RateLimit, got {type(value).__name__}"
     )
+
+
+export(__all__, globals())

@@ -1,36 +1,41 @@
 """Body decoding: JSON bodies, and one cattrs converter for every response type.
 
 Rule: one converter factory; wire names, renames and aliases live here, not in the models.
-The default converter is lenient (unknown fields ignored, ``null`` treated as absent, the
-server's JSON kept in ``raw``); ``strict=True`` (used in tests against recorded payloads)
-refuses unknown keys so a misspelt rename fails loudly. A success body that is not what the
-call expects raises :class:`DecodeError` with the body attached; nothing becomes ``None``
-silently.
+cattrs generates each model's structuring function (registered with linecache, so
+tracebacks show its source); this module only supplies the hooks around it:
+
+- ``null`` means "not sent": a field whose default is not ``None`` keeps its default;
+- another server's name for a field (vLLM >= 0.10 sends ``reasoning`` for
+  ``reasoning_content``) is read when ours is absent;
+- a chat message's ``content`` given as a list of parts (OpenAI's multimodal form) keeps
+  its text parts, joined;
+- every top-level response keeps the server's JSON in ``raw``;
+- scalars are checked, not coerced: a float never becomes an int by truncation.
+
+The default converter is lenient (unknown fields ignored); ``strict=True`` (used in tests
+against recorded payloads) refuses keys that are neither modelled nor known to be left
+out, so a misspelt rename fails loudly. A success body that is not what the call expects
+raises :class:`DecodeError` with the body attached; nothing becomes ``None`` silently.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import types
+import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
 from . import models as m
-from .builders import Builders
 from .errors import DecodeError
 
 if TYPE_CHECKING:
     import cattrs
 
-__all__ = [
-    "converter",
-    "decode_body",
-    "decode_json",
-    "make_converter",
-    "structure",
-    "structurer",
-]
+__all__: list[str] = []
 
 T = TypeVar("T")
 
@@ -38,11 +43,14 @@ T = TypeVar("T")
 # tests pass their own table to prove a wrong rename fails in strict mode.
 RENAMES: Final[Mapping[type, Mapping[str, str]]] = {}
 
-# Other servers' names for one of our fields: vLLM >= 0.10 sends ``reasoning``.
+# Other servers' names for one of our fields, read when ours is absent or null.
 ALIASES: Final[Mapping[type, Mapping[str, str]]] = {
     m.ChatMessage: {"reasoning": "reasoning_content"},
     m.ChoiceDelta: {"reasoning": "reasoning_content"},
 }
+
+# Fields whose value may be OpenAI's list of content parts instead of a string.
+CONTENT_PARTS: Final[Mapping[type, str]] = {m.ChatMessage: "content", m.ChoiceDelta: "content"}
 
 # Keys real servers send that we deliberately do not model; strict mode lets them pass.
 # Response types defined outside the core add their own entries at import.
@@ -76,6 +84,7 @@ UNMODELLED: Final[dict[type, frozenset[str]]] = {
             "max_model_len",
             "chute_id",
             "pricing",
+            "price",
             "confidential_compute",
         }
     ),
@@ -83,23 +92,29 @@ UNMODELLED: Final[dict[type, frozenset[str]]] = {
 
 
 def _str(value: Any, _: Any) -> str:
-    if isinstance(value, str):
+    if type(value) is str:
         return value
     raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
 def _int(value: Any, _: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if type(value) is int:
         return value
-    if isinstance(value, float) and value.is_integer():
+    if type(value) is float and value.is_integer():
         return int(value)
     raise TypeError(f"expected an integer, got {value!r}")
 
 
 def _float(value: Any, _: Any) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if type(value) is float or type(value) is int:
         return float(value)
     raise TypeError(f"expected a number, got {value!r}")
+
+
+def _bool(value: Any, _: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise TypeError(f"expected true or false, got {value!r}")
 
 
 def _embedding(value: Any, _: Any) -> list[float] | str:
@@ -110,135 +125,234 @@ def _embedding(value: Any, _: Any) -> list[float] | str:
     raise TypeError(f"expected a list of numbers or a base64 string, got {type(value).__name__}")
 
 
+def _content(value: Any, _: Any) -> str | None:
+    """A message's content: a string, or the text of OpenAI's list of content parts."""
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, list):
+        texts = []
+        for part in value:
+            if not isinstance(part, Mapping):
+                raise TypeError(f"a content part must be an object, got {type(part).__name__}")
+            if part.get("type", "text") == "text":
+                texts.append(_str(part.get("text", ""), str))
+        return "".join(texts)
+    raise TypeError(f"expected a string or a list of content parts, got {type(value).__name__}")
+
+
+def _null_keeps_default(hook: Callable[[Any, Any], Any], default: Any) -> Callable[[Any, Any], Any]:
+    """A field hook that gives the field's default for ``null`` (the server did not say)."""
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        factory = default.factory
+
+        def made(value: Any, tp: Any) -> Any:
+            return factory() if value is None else hook(value, tp)
+
+        return made
+
+    def kept(value: Any, tp: Any) -> Any:
+        return default if value is None else hook(value, tp)
+
+    return kept
+
+
+def _exact(tp: type, default: Any) -> Callable[[Any, Any], Any]:
+    """The hook of a ``str`` or ``bool`` field, ``null`` giving ``default``."""
+
+    def check(value: Any, _: Any) -> Any:
+        if type(value) is tp:
+            return value
+        if value is None:
+            return default
+        raise TypeError(f"expected {_NAMES[tp]}, got {value!r}"[:200])
+
+    return check
+
+
+def _integer(default: Any) -> Callable[[Any, Any], Any]:
+    """The hook of an ``int`` field, ``null`` giving ``default``; a float must be whole."""
+
+    def check(value: Any, _: Any) -> Any:
+        if type(value) is int:
+            return value
+        if value is None:
+            return default
+        return _int(value, int)
+
+    return check
+
+
+def _number_or(default: Any) -> Callable[[Any, Any], Any]:
+    """The hook of a ``float`` field, ``null`` giving ``default``."""
+
+    def check(value: Any, _: Any) -> Any:
+        if value is None:
+            return default
+        return _float(value, float)
+
+    return check
+
+
+_NAMES: Final = {str: "a string", bool: "true or false"}
+
+
+def _object(hook: Callable[[Any, Any], Any], tp: type, default: Any) -> Callable[[Any, Any], Any]:
+    """The hook of a field holding one model: a JSON object, or ``null`` for the default."""
+    made = default.factory if isinstance(default, attrs.Factory) else None  # type: ignore[arg-type]
+
+    def check(value: Any, _: Any) -> Any:
+        if type(value) is dict:
+            return hook(value, tp)
+        if value is None:
+            return default if made is None else made()
+        raise TypeError(f"expected a JSON object for {tp.__name__}, got {type(value).__name__}")
+
+    return check
+
+
+def _objects(hook: Callable[[Any, Any], Any], tp: type, default: Any) -> Callable[[Any, Any], Any]:
+    """The hook of a field holding a list of models, ``null`` giving the default."""
+    made = default.factory if isinstance(default, attrs.Factory) else None  # type: ignore[arg-type]
+
+    def check(value: Any, _: Any) -> Any:
+        if type(value) is list:
+            out = []
+            for item in value:
+                if type(item) is not dict:
+                    raise TypeError(f"expected JSON objects for {tp.__name__} in a list")
+                out.append(hook(item, tp))
+            return out
+        if value is None:
+            return default if made is None else made()
+        raise TypeError(f"expected a list of {tp.__name__}, got {type(value).__name__}")
+
+    return check
+
+
+def _field_hook(conv: cattrs.Converter, tp: Any, default: Any) -> Callable[[Any, Any], Any]:
+    """The hook of a field of type ``tp``: a scalar checked in one call, ``null`` giving the
+    field's default (``None`` for ``X | None``)."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        tp = rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]  # noqa: UP007
+    if tp is str or tp is bool:
+        return _exact(tp, default)
+    if tp is int:
+        return _integer(default)
+    if tp is float:
+        return _number_or(default)
+    if attrs.has(tp):
+        return _object(conv.get_structure_hook(tp), tp, default)
+    item = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
+    if item is not None and attrs.has(item):
+        return _objects(conv.get_structure_hook(item), item, default)
+    return _null_keeps_default(conv.get_structure_hook(tp), default)
+
+
 def make_converter(
-    *,
-    strict: bool = False,
-    renames: Mapping[type, Mapping[str, str]] | None = None,
-    builders: bool = True,
+    *, strict: bool = False, renames: Mapping[type, Mapping[str, str]] | None = None
 ) -> cattrs.Converter:
     """A converter for the response models.
 
     Args:
-        strict: refuse keys that are neither modelled nor known-unmodelled.
+        strict: refuse keys that are neither modelled nor known-unmodelled, and report
+            every problem (cattrs' detailed validation).
         renames: attribute -> wire name per class (defaults to :data:`RENAMES`).
-        builders: let generated builders (:mod:`.builders`) take well-formed JSON, with
-            cattrs deciding everything else; the results are the same either way. Strict
-            converters never use them.
     """
     # Imported here: a client that never decodes a typed response never pays for cattrs.
     import cattrs
     from cattrs.gen import make_dict_structure_fn, override
 
-    global _FAILURES
-    _FAILURES = (cattrs.BaseValidationError, TypeError, ValueError, KeyError, AttributeError)
     table = RENAMES if renames is None else renames
     conv = cattrs.Converter(detailed_validation=strict)
     conv.register_structure_hook(str, _str)
     conv.register_structure_hook(int, _int)
     conv.register_structure_hook(float, _float)
+    conv.register_structure_hook(bool, _bool)
     conv.register_structure_hook_func(lambda t: t == (list[float] | str), _embedding)
-    builder_of = (
-        None
-        if strict or not builders
-        else Builders(conv.get_structure_hook, renames=table, aliases=ALIASES)
-    )
 
     def factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
-        names = {a.name for a in attrs.fields(cls)}
         rename = table.get(cls, {})
-        overrides: dict[str, Any] = {n: override(rename=rename[n]) for n in rename}
-        keeps_raw = "raw" in names
-        if keeps_raw:
-            overrides["raw"] = override(omit=True)
-        # Private fields carry what the client injects (fetchers, raw bytes), never JSON.
-        overrides.update({n: override(omit=True) for n in names if n.startswith("_")})
+        overrides: dict[str, Any] = {}
+        for field in attrs.fields(cls):
+            name = field.name
+            if name == "raw" or name.startswith("_"):
+                # raw is the JSON itself; private fields carry what the client injects.
+                overrides[name] = override(omit=True)
+                continue
+            hook: Callable[[Any, Any], Any] | None = None
+            if CONTENT_PARTS.get(cls) == name:
+                hook = _content
+            elif field.default is not attrs.NOTHING and field.type is not Any:
+                hook = _field_hook(conv, field.type, field.default)
+            overrides[name] = override(rename=rename.get(name), struct_hook=hook)
         generated = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=strict, **overrides)
-        aliases = ALIASES.get(cls, {})
-        # One alias is the common case: a single `in` is cheaper than a set operation.
-        alias = next(iter(aliases), None) if len(aliases) == 1 else None
-        more = frozenset(aliases) if len(aliases) > 1 else frozenset()
+        aliases = {a: rename.get(f, f) for a, f in ALIASES.get(cls, {}).items()}
         ignored = UNMODELLED.get(cls, frozenset()) if strict else frozenset()
+        keeps_raw = any(f.name == "raw" for f in attrs.fields(cls))
+        if not (aliases or ignored or keeps_raw):
+            return generated
 
-        def cleaned(value: Mapping[str, Any]) -> dict[str, Any]:
-            # null means "not sent": the field keeps its default.
-            data = {k: v for k, v in value.items() if v is not None and k not in ignored}
-            for alias, field in aliases.items():
+        def structure_model(value: Any, _: Any) -> Any:
+            data = value
+            for alias, wire in aliases.items():
                 if alias in data:
-                    found = data.pop(alias)
-                    data.setdefault(rename.get(field, field), found)  # read by its wire name
-            return data
-
-        def slow(value: Any) -> Any:
-            if type(value) is not dict and not isinstance(value, Mapping):
-                raise TypeError(f"expected a JSON object for {cls.__name__}")
-            if strict or (alias and alias in value) or (more and not more.isdisjoint(value)):
-                obj = generated(cleaned(value), cls)
-            else:
-                # The fast path, once per chunk of a stream: well-formed JSON needs no copy.
-                # A null where a field has a non-null default fails here and takes the
-                # cleaning path, which gives the same result as cleaning first.
-                try:
-                    obj = generated(value, cls)
-                except (TypeError, ValueError, KeyError, AttributeError):
-                    obj = generated(cleaned(value), cls)
+                    # Read by its wire name, and left out so strict mode sees no extra key.
+                    data = {k: v for k, v in data.items() if k != alias}
+                    if data.get(wire) is None:
+                        data[wire] = value[alias]
+            if ignored:
+                data = {k: v for k, v in data.items() if k not in ignored}
+            obj = generated(data, cls)
             if keeps_raw:
-                object.__setattr__(obj, "raw", value)
+                object.__setattr__(obj, "raw", value)  # frozen: set once, here
             return obj
 
-        return _Hook(builder_of(cls) if builder_of is not None else None, slow)
+        return structure_model
 
-    conv.register_structure_hook_factory(attrs.has, factory)
+    def resolved_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
+        attrs.resolve_types(cls)
+        return factory(cls)
+
+    conv.register_structure_hook_factory(attrs.has, resolved_factory)
     return conv
 
 
-class _Hook:
-    """The converter's hook for a model: its builder takes well-formed JSON; cattrs, on the
-    same data, decides (and explains) the rest."""
-
-    __slots__ = ("build", "slow")
-
-    def __init__(self, build: Callable[[Any], Any] | None, slow: Callable[[Any], Any]) -> None:
-        self.build = build
-        self.slow = slow
-
-    def __call__(self, value: Any, _: Any) -> Any:
-        build = self.build
-        if build is not None and type(value) is dict:
-            try:
-                return build(value)
-            except Exception:
-                return self.slow(value)
-        return self.slow(value)
-
-
+_lock: Final = threading.Lock()
 _default: cattrs.Converter | None = None
-# What a failed structure raises: cattrs' validation error joins when a converter is made.
-_FAILURES: tuple[type[BaseException], ...] = (TypeError, ValueError, KeyError, AttributeError)
 
 
 def converter() -> cattrs.Converter:
     """The lenient converter every response is decoded with, made on first use."""
     global _default
     if _default is None:
-        _default = make_converter()
+        with _lock:
+            if _default is None:
+                _default = make_converter()
     return _default
 
 
-_make_default = converter  # `structure` names its parameter `converter`
+def _failures() -> tuple[type[BaseException], ...]:
+    import cattrs
+
+    return (cattrs.BaseValidationError, TypeError, ValueError, KeyError, AttributeError)
 
 
 def structure(
-    data: Any, cls: type[T], *, body: bytes | None = None, converter: cattrs.Converter | None = None
+    data: Any, cls: type[T], *, body: bytes | None = None, conv: cattrs.Converter | None = None
 ) -> T:
-    """Build ``cls`` from parsed JSON (with the default converter unless one is given).
+    """Build ``cls`` from parsed JSON (with the default converter unless ``conv`` is given).
 
     Raises:
         DecodeError: when ``data`` is not the shape ``cls`` needs, with the body attached.
     """
-    conv = converter or _default or _make_default()
+    conv = conv or converter()
     try:
+        if attrs.has(cls) and not isinstance(data, Mapping):
+            raise TypeError(f"expected a JSON object, got {type(data).__name__}")
         return conv.structure(data, cls)
-    except _FAILURES as exc:
+    except _failures() as exc:
         raise _failed(exc, data, cls, body) from None
 
 
@@ -246,41 +360,23 @@ def structurer(
     cls: type[T], failure: Callable[[DecodeError], Exception] | None = None
 ) -> Callable[[Any], T]:
     """``structure(data, cls)`` for a caller that decodes many values of one type (the
-    chunks of a stream): the default converter's hook is looked up once, and a builder is
-    called directly.
+    chunks of a stream): the converter's hook for ``cls`` is looked up once.
 
     Args:
         cls: the type to build.
         failure: what to raise instead of the :class:`DecodeError` (which it is given).
     """
-    hook = (_default or _make_default()).get_structure_hook(cls)
-
-    def by_hook(data: Any) -> Any:
-        return hook(data, cls)
-
-    build: Callable[[Any], Any] | None = None
-    slow: Callable[[Any], Any] = by_hook
-    if isinstance(hook, _Hook):
-        build, slow = hook.build, hook.slow
-
-    def checked(data: Any) -> T:
-        try:
-            return slow(data)  # type: ignore[no-any-return]
-        except _FAILURES as exc:
-            error = _failed(exc, data, cls, None)
-            raise (error if failure is None else failure(error)) from None
-
-    if build is None:
-        return checked
+    hook = converter().get_structure_hook(cls)
+    failures = _failures()
 
     def run(data: Any) -> T:
-        # _Hook.__call__'s choice, without its call layer: this runs once per chunk.
-        if type(data) is dict:
-            try:
-                return build(data)  # type: ignore[no-any-return]
-            except Exception:
-                return checked(data)  # cattrs decides what the builder gave up on
-        return checked(data)
+        try:
+            if type(data) is not dict:
+                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+            return hook(data, cls)  # type: ignore[no-any-return]
+        except failures as exc:
+            error = _failed(exc, data, cls, None)
+            raise (error if failure is None else failure(error)) from None
 
     return run
 
@@ -317,13 +413,14 @@ def decode_json(
     """
     try:
         return json.loads(content)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         if content_type is None and headers is not None:
             content_type = headers.get("content-type")
         snippet = content[:200].decode("utf-8", errors="replace")
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise DecodeError(
             f"expected a JSON body but got {content_type or 'no content type'} "
-            f"({exc}): {snippet!r}",
+            f"({reason}): {snippet!r}",
             body=content,
             content_type=content_type,
         ) from None

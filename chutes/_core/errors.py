@@ -19,7 +19,8 @@ header. The tree::
     │   └── InternalServerError >=500
     │       └── ServiceUnavailableError 503
     ├── StreamError                 error line/event inside a stream, or a stream cut short
-    └── DecodeError                 a 2xx body that is not what the call expects
+    ├── DecodeError                 a 2xx body that is not what the call expects
+    └── ResponseTooLargeError       a body or event past the client's ResponseLimits
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
+
+from .public import export
 
 __all__ = [
     "APIConnectionError",
@@ -47,13 +50,10 @@ __all__ = [
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
-    "ResponseLike",
+    "ResponseTooLargeError",
     "ServiceUnavailableError",
     "StreamError",
     "UnprocessableEntityError",
-    "describe_body",
-    "detail_text",
-    "status_error",
 ]
 
 INVOCATION_ID_HEADER: Final = "x-chutes-invocationid"
@@ -235,6 +235,19 @@ class DecodeError(ChutesError):
         self.content_type = content_type
 
 
+class ResponseTooLargeError(ChutesError):
+    """A response body, or one server-sent event, is larger than the client's
+    :class:`chutes.ResponseLimits` allow; nothing partial is returned.
+
+    Attributes:
+        limit: the limit that was passed, in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 _STATUS_TABLE: Final[Mapping[int, type[APIStatusError]]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -352,3 +365,6 @@ def _parse_timestamp(value: Any) -> _dt.datetime | None:
                 return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.timezone.utc)
     return None
+
+
+export(__all__, globals())

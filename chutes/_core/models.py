@@ -12,6 +12,7 @@ from typing import Any, Final
 import attrs
 
 from .errors import INVOCATION_ID_HEADER
+from .public import export
 
 __all__ = [
     "ChatChoice",
@@ -32,9 +33,6 @@ __all__ = [
     "Quota",
     "ToolCall",
     "Usage",
-    "has_quota",
-    "invocation_id",
-    "quota_from_headers",
 ]
 
 _QUOTA_HEADERS: Final = ("x-chutes-quota-total", "x-chutes-quota-used", "x-chutes-quota-remaining")
@@ -67,15 +65,6 @@ def _number(value: str | None) -> float | None:
         except ValueError:
             return None
         return number if number == number else None
-
-
-def has_quota(headers: Mapping[str, str]) -> bool:
-    """Whether any ``X-Chutes-Quota-*`` header was sent.
-
-    One pass over the names: on every call, that is cheaper than three lookups in a
-    case-insensitive mapping that decodes its headers on each lookup.
-    """
-    return any(name[:15].lower() == "x-chutes-quota-" for name in headers)
 
 
 def quota_from_headers(headers: Mapping[str, str]) -> Quota | None:
@@ -275,3 +264,6 @@ class ModelList:
     data: list[Model] = attrs.field(factory=list)
     object: str = "list"
     raw: Mapping[str, Any] = _raw()
+
+
+export(__all__, globals())

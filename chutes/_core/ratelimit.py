@@ -15,8 +15,9 @@ from typing import Any
 import attrs
 
 from .errors import ConfigurationError
+from .public import export
 
-__all__ = ["RateLimit", "TokenBucket"]
+__all__ = ["RateLimit"]
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -70,3 +71,6 @@ class TokenBucket:
         """Give back a slot whose caller gave up before using it (a cancelled wait)."""
         with self._lock:
             self._tokens = min(float(self.limit.burst), self._tokens + 1.0)
+
+
+export(__all__, globals())

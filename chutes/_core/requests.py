@@ -6,10 +6,11 @@ retry budget); the adapter only copies it into the transport's request object.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 from urllib.parse import SplitResult, urlencode, urlsplit
 
 import attrs
@@ -28,15 +29,7 @@ from .config import (
 from .errors import ConfigurationError
 from .targets import Target
 
-__all__ = [
-    "USER_AGENT",
-    "ParamsTypes",
-    "RequestSpec",
-    "base_headers",
-    "build_download",
-    "build_request",
-    "encode_json",
-]
+__all__: list[str] = []
 
 USER_AGENT: Final = f"chutes-client/{__version__}"
 _METHOD: Final = re.compile(r"^[A-Za-z]+$")
@@ -67,12 +60,9 @@ class RequestSpec:
         return f"RequestSpec({self.method} {self.url})"
 
 
-def base_headers(config: ClientConfig, *, json: bool = False) -> dict[str, str]:
-    """The headers every request of a client carries (with ``json``, every JSON request),
-    computed once per client."""
+def base_headers(config: ClientConfig) -> dict[str, str]:
+    """The headers every request of a client carries, computed once per client."""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json, text/event-stream, */*"}
-    if json:
-        headers["Content-Type"] = "application/json"
     for name, value in config.default_headers:
         set_header(headers, name, value)
     headers.update(config.auth_headers())
@@ -114,20 +104,75 @@ def _encode_params(params: ParamsTypes) -> str:
     return urlencode(items)
 
 
+@attrs.frozen(repr=False)
+class Call:
+    """One call's options, spelled once: made where the caller's keywords arrive, then
+    handed on whole.
+
+    Attributes:
+        json: a JSON body (any JSON-serialisable value), or ``NOT_GIVEN``.
+        content: raw body bytes (not with ``json``).
+        headers: extra headers for this call.
+        params: query parameters.
+        timeout: this call's timeout, overriding the client's.
+        max_retries: this call's retry count, overriding the client's.
+    """
+
+    json: Any = NOT_GIVEN
+    content: bytes | None = None
+    headers: Mapping[str, str] | None = None
+    params: ParamsTypes | None = None
+    timeout: TimeoutTypes | NotGiven = NOT_GIVEN
+    max_retries: int | NotGiven = NOT_GIVEN
+
+
+class CallOptions(TypedDict, total=False):
+    """The per-call options every cord call takes (``chute.get(path, **options)``)."""
+
+    headers: Mapping[str, str] | None
+    params: ParamsTypes | None
+    timeout: TimeoutTypes
+    max_retries: int
+
+
+class BodyOptions(CallOptions, total=False):
+    """:class:`CallOptions` and a body: ``json=`` or ``content=``."""
+
+    json: Any
+    content: bytes | None
+
+
+CALL_OPTIONS: Final = frozenset(CallOptions.__annotations__)
+BODY_OPTIONS: Final = frozenset(BodyOptions.__annotations__) | CALL_OPTIONS
+
+
+def call_options(options: Mapping[str, Any], allowed: frozenset[str]) -> Call:
+    """The :class:`Call` for a caller's keyword options.
+
+    Raises:
+        ConfigurationError: naming an option the call does not take (and the closest one
+            it does), before anything is sent.
+    """
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, sorted(allowed), n=1)
+        hint = (
+            f"; did you mean {close[0]!r}?"
+            if close
+            else f" (it takes {', '.join(sorted(allowed))})"
+        )
+        raise ConfigurationError(f"unknown option {name!r}{hint}")
+    return Call(**options)
+
+
 def build_request(
     config: ClientConfig,
     prepared_headers: Mapping[str, str],
     target: Target,
     method: str,
     path: str,
-    *,
-    json: Any = NOT_GIVEN,
-    content: bytes | None = None,
-    headers: Mapping[str, str] | None = None,
-    params: ParamsTypes | None = None,
-    timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
-    max_retries: int | NotGiven = NOT_GIVEN,
-    prepared_json_headers: Mapping[str, str] | None = None,
+    call: Call,
 ) -> RequestSpec:
     """Build the :class:`RequestSpec` for one call.
 
@@ -137,14 +182,7 @@ def build_request(
         target: the chute.
         method: the HTTP method.
         path: the cord's path, relative to the chute.
-        json: a JSON body (any JSON-serialisable value).
-        content: raw body bytes (not with ``json``).
-        headers: extra headers for this call.
-        params: query parameters.
-        timeout: this call's timeout, overriding the client's.
-        max_retries: this call's retry count, overriding the client's.
-        prepared_json_headers: :func:`base_headers` with ``json=True``, computed once and
-            used as is for JSON calls without headers of their own.
+        call: the call's body and options.
 
     Raises:
         ConfigurationError: for any invalid argument, before anything is sent.
@@ -152,40 +190,36 @@ def build_request(
     if not isinstance(method, str) or not _METHOD.fullmatch(method):
         raise ConfigurationError(f"invalid HTTP method {method!r}")
     url = target.join(path)
-    if params:
-        url = f"{url}?{_encode_params(params)}"
+    if call.params:
+        url = f"{url}?{_encode_params(call.params)}"
     body: bytes | None = None
-    is_json = not isinstance(json, NotGiven)
-    merged: Mapping[str, str] = (
-        prepared_json_headers if is_json and prepared_json_headers is not None else prepared_headers
-    )
-    if headers or (is_json and prepared_json_headers is None):
-        # Only a call with headers of its own pays for a copy; the prepared ones are shared.
-        copied = dict(prepared_headers)
-        if is_json:
-            set_header(copied, "Content-Type", "application/json")
-        for name, value in (headers or {}).items():
-            check_extra_header(name, value)
-            set_header(copied, name, value)
-        merged = copied
+    is_json = not isinstance(call.json, NotGiven)
+    headers = dict(prepared_headers)
     if is_json:
-        if content is not None:
+        headers["Content-Type"] = "application/json"
+    for name, value in (call.headers or {}).items():
+        check_extra_header(name, value)
+        set_header(headers, name, value)
+    if is_json:
+        if call.content is not None:
             raise ConfigurationError("pass either json= or content=, not both")
-        body = encode_json(json)
-    elif content is not None:
-        if not isinstance(content, (bytes, bytearray, memoryview)):
+        body = encode_json(call.json)
+    elif call.content is not None:
+        if not isinstance(call.content, (bytes, bytearray, memoryview)):
             raise ConfigurationError("content= must be bytes; use json= for JSON bodies")
-        body = bytes(content)
+        body = bytes(call.content)
     return RequestSpec(
         method=method.upper(),
         url=url,
-        headers=merged,
+        headers=headers,
         content=body,
-        timeout=config.timeout if isinstance(timeout, NotGiven) else Timeout.coerce(timeout),
+        timeout=(
+            config.timeout if isinstance(call.timeout, NotGiven) else Timeout.coerce(call.timeout)
+        ),
         max_retries=(
             config.max_retries
-            if isinstance(max_retries, NotGiven)
-            else check_max_retries(max_retries)
+            if isinstance(call.max_retries, NotGiven)
+            else check_max_retries(call.max_retries)
         ),
         target=target,
     )

@@ -16,8 +16,9 @@ from urllib.parse import unquote, urlsplit
 import attrs
 
 from .errors import ConfigurationError
+from .public import export
 
-__all__ = ["Target", "join_url", "normalize_base_url", "resolve_target", "slugify"]
+__all__ = ["slugify"]
 
 MAX_SLUG: Final = 58
 _NAME_PART: Final = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -207,8 +208,8 @@ def _check_path(path: str, *, what: str) -> None:
 def join_url(target: Target, path: str) -> str:
     """The absolute URL for ``path`` on ``target``; ``"x"`` and ``"/x"`` are the same.
 
-    Cached: a handle calls the same few cords again and again, and the answer for a
-    (target, path) pair never changes.
+    Cached (the benchmark's S1 shows the checks cost about 2% of a local call): a handle
+    calls the same few cords again and again, and a (target, path) pair always joins alike.
 
     Raises:
         ConfigurationError: for absolute URLs, ``//host`` paths, ``..`` segments, control
@@ -231,3 +232,6 @@ def _join(target: Target, path: str) -> str:
     if urlsplit(url).hostname != target.host.strip("[]"):
         raise ConfigurationError(f"path {path!r} would leave the chute's host")
     return url
+
+
+export(__all__, globals())

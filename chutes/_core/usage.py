@@ -13,9 +13,10 @@ from types import MappingProxyType
 
 import attrs
 
-from .models import Quota, has_quota, quota_from_headers
+from .models import Quota, quota_from_headers
+from .public import export
 
-__all__ = ["ChuteUsage", "UsageSnapshot", "UsageTracker"]
+__all__ = ["ChuteUsage", "UsageSnapshot"]
 
 
 @attrs.frozen(slots=True)
@@ -58,16 +59,12 @@ _FIELDS = ("requests", "failures", "retries", "prompt_tokens", "completion_token
 class UsageTracker:
     """Thread-safe counters; every client made by ``with_options`` shares its parent's."""
 
-    __slots__ = ("_by_chute", "_lock", "_quota", "_quota_headers")
+    __slots__ = ("_by_chute", "_lock", "_quota")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_chute: dict[str, list[int]] = {}
         self._quota: Quota | None = None
-        # The headers of the last response that reported a quota, parsed only when a snapshot
-        # is taken: parsing three headers on every call would cost more than the rest of
-        # the accounting.
-        self._quota_headers: Mapping[str, str] | None = None
 
     def _add(self, chute: str, index: int, amount: int) -> None:
         counters = self._by_chute.get(chute)
@@ -85,14 +82,14 @@ class UsageTracker:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """Count one finished call to ``chute``, with its quota or the headers that carry it."""
+        if quota is None and headers is not None:
+            quota = quota_from_headers(headers)
         with self._lock:
             self._add(chute, 0, 1)
             self._add(chute, 1, int(failed))
             self._add(chute, 2, retries)
             if quota is not None:
-                self._quota, self._quota_headers = quota, None
-            elif headers is not None and has_quota(headers):
-                self._quota_headers = headers
+                self._quota = quota
 
     def record_failure(self, chute: str) -> None:
         """Count a failure that came after the call was counted (a stream that broke)."""
@@ -110,9 +107,9 @@ class UsageTracker:
         """An immutable copy of the counters."""
         with self._lock:
             per = {k: ChuteUsage(*v) for k, v in self._by_chute.items()}
-            if self._quota_headers is not None:
-                self._quota = quota_from_headers(self._quota_headers) or self._quota
-                self._quota_headers = None
             quota = self._quota
         totals = {f: sum(getattr(u, f) for u in per.values()) for f in _FIELDS}
         return UsageSnapshot(**totals, by_chute=MappingProxyType(per), quota=quota)
+
+
+export(__all__, globals())

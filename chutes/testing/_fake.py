@@ -221,21 +221,15 @@ class FakeChutes(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def client(self, **options: Any) -> Any:
         """A ready ``chutes.Client`` on this fake (closing it closes its httpx client)."""
-        from .._client import Client
+        from .._sync.client import Client
 
-        client = Client(api_key=self.api_key, http_client=httpx.Client(transport=self), **options)
-        client._pool.owned = True  # the httpx client was made here, so the chutes client owns it
-        return client
+        return Client(api_key=self.api_key, transport=self, **options)
 
     def async_client(self, **options: Any) -> Any:
         """A ready ``chutes.AsyncClient`` on this fake."""
-        from .._async_client import AsyncClient
+        from .._async.client import AsyncClient
 
-        client = AsyncClient(
-            api_key=self.api_key, http_client=httpx.AsyncClient(transport=self), **options
-        )
-        client._pool.owned = True
-        return client
+        return AsyncClient(api_key=self.api_key, transport=self, **options)
 
     # -- transport --------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from chutes._core.config import (
     make_config,
 )
 from chutes._core.errors import ConfigurationError
-from chutes._core.requests import RequestSpec, base_headers, build_request
+from chutes._core.requests import Call, RequestSpec, base_headers, build_request
 from chutes._core.targets import Target
 from chutes._version import __version__
 
@@ -44,7 +44,7 @@ def build(
 ) -> RequestSpec:
     """build_request against TARGET with the client's prepared headers."""
     cfg = cfg or config()
-    return build_request(cfg, base_headers(cfg), TARGET, method, path, **kwargs)
+    return build_request(cfg, base_headers(cfg), TARGET, method, path, Call(**kwargs))
 
 
 def lower_headers(spec: RequestSpec) -> dict[str, str]:

@@ -576,19 +576,36 @@ async def test_connection_refused_async(fault_server: Any, unused_port: int, rel
 BIG = 20 * 1024 * 1024
 
 
+BIG_LIMITS = chutes.ResponseLimits(event=32 * 1024 * 1024)
+
+
 def test_20mb_event_arrives_whole_sync(fault_server: Any, rel_key: str) -> None:
-    """A 20 MB server-sent event arrives whole through the blocking client."""
+    """A 20 MB server-sent event within the event limit arrives whole (blocking client)."""
     fault_server.queue(fault_server.big_event(BIG))
-    with sync_client(rel_key) as client, client.chute(url=fault_server.url).stream("/big") as s:
+    with (
+        sync_client(rel_key, response_limits=BIG_LIMITS) as client,
+        client.chute(url=fault_server.url).stream("/big") as s,
+    ):
         sizes = [(len(event.data), event.data[:1], event.data[-1:]) for event in s]
     assert sizes == [(BIG, "x", "x")]
 
 
+def test_20mb_event_past_the_default_limit_raises(fault_server: Any, rel_key: str) -> None:
+    """The default event limit (16 MiB) stops a 20 MB event with ResponseTooLargeError."""
+    fault_server.queue(fault_server.big_event(BIG))
+    with (
+        sync_client(rel_key) as client,
+        pytest.raises(chutes.ResponseTooLargeError, match=r"ResponseLimits\.event"),
+        client.chute(url=fault_server.url).stream("/big") as s,
+    ):
+        list(s)
+
+
 async def test_20mb_event_arrives_whole_async(fault_server: Any, rel_key: str) -> None:
-    """A 20 MB server-sent event arrives whole through the asyncio client."""
+    """A 20 MB server-sent event within the event limit arrives whole (asyncio client)."""
     fault_server.queue(fault_server.big_event(BIG))
     async with (
-        async_client(rel_key) as client,
+        async_client(rel_key, response_limits=BIG_LIMITS) as client,
         client.chute(url=fault_server.url).stream("/big") as s,
     ):
         sizes = [(len(event.data), event.data[:1], event.data[-1:]) async for event in s]

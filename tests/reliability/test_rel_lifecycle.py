@@ -48,8 +48,8 @@ def test_pickled_client_round_trip_sync(fault_server: Any, rel_key: str) -> None
         with roundtrip(client) as copy:
             assert repr(copy) == repr(client)
             assert copy.max_retries == 1
-            assert copy._pool is not client._pool
-            assert copy._pool.http is not client._pool.http
+            assert copy._caller.pool is not client._caller.pool
+            assert copy._caller.pool.http is not client._caller.pool.http
             assert copy.usage.requests == 0
             assert copy.chute(url=fault_server.url).get("/after").status_code == 200
             assert copy.usage.requests == 1
@@ -66,8 +66,8 @@ async def test_pickled_client_round_trip_async(fault_server: Any, rel_key: str) 
         async with roundtrip(client) as copy:
             assert repr(copy) == repr(client)
             assert copy.max_retries == 1
-            assert copy._pool is not client._pool
-            assert copy._pool.http is not client._pool.http
+            assert copy._caller.pool is not client._caller.pool
+            assert copy._caller.pool.http is not client._caller.pool.http
             assert copy.usage.requests == 0
             assert (await copy.chute(url=fault_server.url).get("/after")).status_code == 200
             assert copy.usage.requests == 1
@@ -81,8 +81,8 @@ def test_pickled_client_with_borrowed_http_owns_its_copy(rel_key: str) -> None:
     with httpx.Client(transport=_transport()) as http:
         client = chutes.Client(api_key=rel_key, http_client=http)
         copy = roundtrip(client)
-        assert copy._pool.http is not http
-        assert copy._pool.owned
+        assert copy._caller.pool.http is not http
+        assert copy._caller.pool.owned
         copy.close()
         client.close()
         assert not http.is_closed
@@ -178,7 +178,7 @@ def test_forked_child_opens_a_fresh_pool(fault_server: Any, rel_key: str) -> Non
     with chutes.Client(api_key=rel_key, retry_policy=NO_SLEEP, timeout=5.0) as client:
         chute = client.chute(url=fault_server.url)
         assert chute.get("/parent").status_code == 200
-        parent_http = client._pool.http
+        parent_http = client._caller.pool.http
         parent_connection = fault_server.requests[0].connection
         read_end, write_end = os.pipe()
         with warnings.catch_warnings():
@@ -189,7 +189,7 @@ def test_forked_child_opens_a_fresh_pool(fault_server: Any, rel_key: str) -> Non
             try:
                 os.close(read_end)
                 status = chute.get("/child").status_code
-                report = {"fresh": client._pool.http is not parent_http, "status": status}
+                report = {"fresh": client._caller.pool.http is not parent_http, "status": status}
                 os.write(write_end, json.dumps(report).encode())
                 code = 0
             finally:
@@ -203,7 +203,7 @@ def test_forked_child_opens_a_fresh_pool(fault_server: Any, rel_key: str) -> Non
         child = [r for r in fault_server.requests if r.path == "/child"]
         assert len(child) == 1
         assert child[0].connection != parent_connection
-        assert client._pool.http is parent_http
+        assert client._caller.pool.http is parent_http
         assert chute.get("/parent-again").status_code == 200
 
 

@@ -96,10 +96,10 @@ def sync_client(
     clock: FakeClock, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[chutes.Client]:
     """A rate-limited blocking client (60/min, burst 1) on the fake clock."""
-    monkeypatch.setattr("chutes._client._sleep", clock.sleep)
+    monkeypatch.setattr("chutes._runtime.Runtime.sleep", clock.sleep)
     with httpx.Client(transport=httpx.MockTransport(recorder)) as http:
         client = chutes.Client(api_key=KEY, http_client=http, rate_limit=_limited())
-        client._pool.limiter = TokenBucket(_limited(), clock=clock)
+        client._caller.pool.limiter = TokenBucket(_limited(), clock=clock)
         with client:
             yield client
 
@@ -109,14 +109,14 @@ async def async_client(
     clock: FakeClock, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> Any:
     """A rate-limited asyncio client (60/min, burst 1) on the fake clock."""
-    monkeypatch.setattr("chutes._async_client._sleep", clock.asleep)
+    monkeypatch.setattr("chutes._runtime.AsyncRuntime.sleep", clock.asleep)
 
     async def handler(request: httpx.Request) -> httpx.Response:
         return recorder(request)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         client = chutes.AsyncClient(api_key=KEY, http_client=http, rate_limit=_limited())
-        client._pool.limiter = TokenBucket(_limited(), clock=clock)
+        client._caller.pool.limiter = TokenBucket(_limited(), clock=clock)
         async with client:
             yield client
 
@@ -187,7 +187,7 @@ async def test_cancelled_waiters_refund_their_slots(
             changed.clear()
             await changed.wait()
 
-    monkeypatch.setattr("chutes._async_client._sleep", gated_sleep)
+    monkeypatch.setattr("chutes._runtime.AsyncRuntime.sleep", gated_sleep)
     chute = async_client.chute(url="http://127.0.0.1:9")
     first = [asyncio.create_task(chute.get(f"/first/{i}")) for i in range(6)]
     await asyncio.wait_for(until(5), timeout=5)  # slot 0 went out at once; 5 wait
@@ -233,7 +233,7 @@ def test_interrupted_wait_refunds_its_slot(
             raise _Interrupted
         clock.sleep(delay)
 
-    monkeypatch.setattr("chutes._client._sleep", interrupting_sleep)
+    monkeypatch.setattr("chutes._runtime.Runtime.sleep", interrupting_sleep)
     assert chute.get("/a").status_code == 200  # slot 0: no wait
     with pytest.raises(_Interrupted):
         chute.get("/b")  # slot 1: interrupted while waiting
@@ -247,7 +247,7 @@ def test_with_options_copies_share_the_limiter(
 ) -> None:
     """A with_options copy draws from the same bucket as its parent."""
     copy = sync_client.with_options(timeout=5.0, max_retries=0)
-    assert copy._pool.limiter is sync_client._pool.limiter
+    assert copy._caller.pool.limiter is sync_client._caller.pool.limiter
     for client in (sync_client, copy, sync_client, copy):
         assert client.chute(url="http://127.0.0.1:9").get("/x").status_code == 200
     assert recorder.sent == [0.0, 1.0, 2.0, 3.0]
@@ -259,7 +259,7 @@ async def test_async_with_options_copies_share_the_limiter(
 ) -> None:
     """An asyncio with_options copy draws from the same bucket as its parent."""
     copy = async_client.with_options(max_retries=0)
-    assert copy._pool.limiter is async_client._pool.limiter
+    assert copy._caller.pool.limiter is async_client._caller.pool.limiter
     for client in (async_client, copy, copy):
         assert (await client.chute(url="http://127.0.0.1:9").get("/x")).status_code == 200
     assert recorder.sent == [0.0, 1.0, 2.0]
@@ -283,15 +283,15 @@ async def test_off_by_default(facade: str, monkeypatch: pytest.MonkeyPatch) -> N
         sleeps.append(delay)
 
     monkeypatch.setattr(TokenBucket, "reserve", counting_reserve)
-    monkeypatch.setattr("chutes._client._sleep", sleeps.append)
-    monkeypatch.setattr("chutes._async_client._sleep", async_sleep)
+    monkeypatch.setattr("chutes._runtime.Runtime.sleep", sleeps.append)
+    monkeypatch.setattr("chutes._runtime.AsyncRuntime.sleep", async_sleep)
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
     if facade == "sync":
         with (
             httpx.Client(transport=transport) as http,
             chutes.Client(api_key=KEY, http_client=http) as client,
         ):
-            assert client._pool.limiter is None
+            assert client._caller.pool.limiter is None
             for _ in range(20):
                 client.chute(url="http://127.0.0.1:9").get("/x")
     else:
@@ -299,7 +299,7 @@ async def test_off_by_default(facade: str, monkeypatch: pytest.MonkeyPatch) -> N
             httpx.AsyncClient(transport=transport) as http,
             chutes.AsyncClient(api_key=KEY, http_client=http) as aclient,
         ):
-            assert aclient._pool.limiter is None
+            assert aclient._caller.pool.limiter is None
             for _ in range(20):
                 await aclient.chute(url="http://127.0.0.1:9").get("/x")
     assert reserves == []
@@ -309,7 +309,7 @@ async def test_off_by_default(facade: str, monkeypatch: pytest.MonkeyPatch) -> N
 def test_rate_limit_number_means_per_minute() -> None:
     """rate_limit=60 makes a 60-per-minute bucket with a burst of 1."""
     with chutes.Client(api_key=KEY, rate_limit=60) as client:
-        limiter = client._pool.limiter
+        limiter = client._caller.pool.limiter
         assert limiter is not None
         assert limiter.limit == chutes.RateLimit(per_minute=60, burst=1)
 

@@ -32,7 +32,7 @@ def open_fds() -> int:
 
 def pool_of(client: chutes.Client | chutes.AsyncClient) -> Any:
     """The httpcore connection pool under the client's owned httpx client."""
-    return client._pool.http._transport._pool
+    return client._caller.pool.http._transport._pool
 
 
 def in_use(pool: Any) -> list[Any]:

@@ -506,7 +506,13 @@ def test_key_never_in_logs_reprs_or_errors_sync(
                 outcomes.append(exc)
             assert _sent_key(fault_server, auth_header), kind
             fault_server.clear()
-        outcomes += [client, client.with_options(timeout=3.0), chute, client.usage, client._config]
+        outcomes += [
+            client,
+            client.with_options(timeout=3.0),
+            chute,
+            client.usage,
+            client._caller.config,
+        ]
     assert sum(isinstance(o, chutes.ChutesError) for o in outcomes) >= 12
     assert len(caplog.records) >= 20
     _assert_no_key([text for outcome in outcomes for text in _texts_of(outcome)])
@@ -533,7 +539,13 @@ async def test_key_never_in_logs_reprs_or_errors_async(
                 outcomes.append(exc)
             assert _sent_key(fault_server, auth_header), kind
             fault_server.clear()
-        outcomes += [client, client.with_options(timeout=3.0), chute, client.usage, client._config]
+        outcomes += [
+            client,
+            client.with_options(timeout=3.0),
+            chute,
+            client.usage,
+            client._caller.config,
+        ]
     assert sum(isinstance(o, chutes.ChutesError) for o in outcomes) >= 12
     assert len(caplog.records) >= 20
     _assert_no_key([text for outcome in outcomes for text in _texts_of(outcome)])
@@ -645,7 +657,7 @@ def test_tls_verification_on_by_default(make: Callable[[], Any]) -> None:
     """An owned pool verifies certificates and host names (CERT_REQUIRED, check_hostname)."""
     client = make()
     try:
-        context = client._pool.http._transport._pool._ssl_context
+        context = client._caller.pool.http._transport._pool._ssl_context
         assert context.verify_mode == ssl.CERT_REQUIRED
         assert context.check_hostname is True
     finally:

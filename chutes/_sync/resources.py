@@ -1,18 +1,20 @@
-"""The OpenAI-compatible helpers of a blocking chute handle.
+# Generated from chutes/_async/resources.py by scripts/unasync.py: do not edit.
+"""The OpenAI-compatible helpers on every chute handle (the ``llm`` gateway included).
 
-``chutes._async_resources`` mirrors this file line for line. The bodies are built in the
-core (``_core.openai``); here only the call and the decoding are wired together.
+Each builds its JSON body in the core (``chutes._core.openai``), sends it through the
+client's :class:`~chutes._sync.caller.Caller`, and decodes the answer with cattrs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import Any, Literal, overload
 
-from ._core.config import NOT_GIVEN, NotGiven, TimeoutTypes
-from ._core.decoding import decode_body
-from ._core.models import ChatCompletion, Completion, EmbeddingsResponse, ModelList
-from ._core.openai import (
+from .._core.assembly import ChatReader, CompletionReader
+from .._core.config import NOT_GIVEN, NotGiven, TimeoutTypes
+from .._core.decoding import decode_body
+from .._core.models import ChatCompletion, Completion, EmbeddingsResponse, ModelList
+from .._core.openai import (
     CHAT_PATH,
     COMPLETIONS_PATH,
     EMBEDDINGS_PATH,
@@ -20,23 +22,32 @@ from ._core.openai import (
     MODELS_PATH,
     make_body,
 )
-from ._core.requests import RequestSpec
-from ._core.streaming import ChatChunkDecoder, CompletionChunkDecoder
-from ._images import ImagesResponse, images_from_response
-from ._response import Response
-from ._streams import ChatCompletionStream, CompletionStream
+from .._core.public import export
+from .._core.requests import Call, RequestSpec
+from .._core.targets import Target
+from .._response import Response
+from .caller import Caller
+from .images import ImagesResponse, images_from_response
+from .streams import ChatCompletionStream, CompletionStream
 
-if TYPE_CHECKING:
-    from ._client import Chute
-
-__all__ = ["Chat", "ChatCompletions", "Completions", "Embeddings", "Images", "Models"]
+__all__ = [
+    "Chat",
+    "ChatCompletions",
+    "Completions",
+    "Embeddings",
+    "Images",
+    "Models",
+]
 
 
 class _Resource:
-    __slots__ = ("_chute",)
+    """A helper namespace: the chute it calls, and the client's caller."""
 
-    def __init__(self, chute: Chute) -> None:
-        self._chute = chute
+    __slots__ = ("_caller", "_target")
+
+    def __init__(self, caller: Caller, target: Target) -> None:
+        self._caller = caller
+        self._target = target
 
     def _spec(
         self,
@@ -47,28 +58,18 @@ class _Resource:
         timeout: TimeoutTypes | NotGiven,
         max_retries: int | NotGiven,
     ) -> RequestSpec:
-        chute = self._chute
-        return chute._client._spec(
-            chute.target,
-            method,
-            path,
-            json=body,
-            content=None,
-            headers=extra_headers,
-            params=None,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        call = Call(json=body, headers=extra_headers, timeout=timeout, max_retries=max_retries)
+        return self._caller.spec(self._target, method, path, call)
 
     def _decoded(self, spec: RequestSpec, cls: type[Any]) -> Any:
-        chute = self._chute
+        caller = self._caller
 
         def decode(response: Response) -> Any:
             result = decode_body(response.content, response.headers, cls)
-            chute._client._count_tokens(chute.target, getattr(result, "usage", None))
+            caller.tokens(spec.target, getattr(result, "usage", None))
             return result
 
-        return chute._call(spec, decode)
+        return caller.call(spec, decode)
 
 
 class ChatCompletions(_Resource):
@@ -166,8 +167,8 @@ class ChatCompletions(_Resource):
         (``stream_options={"include_usage": True}``) unless ``stream_options`` is given.
 
         Returns:
-            A :class:`ChatCompletion`, or a :class:`ChatCompletionStream` (a context manager)
-            when ``stream=True``.
+            A :class:`ChatCompletion`; with ``stream=True``, the opened
+            :class:`ChatCompletionStream` (use it with ``with``).
 
         Raises:
             ConfigurationError: for invalid arguments, before any traffic.
@@ -195,7 +196,7 @@ class ChatCompletions(_Resource):
         body = make_body(named, extra_body, stream=stream, stream_options=stream_options)
         spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
         if stream:
-            opened = ChatCompletionStream(self._chute._client, spec, ChatChunkDecoder())
+            opened = ChatCompletionStream(self._caller, spec, ChatReader())
             return opened.__enter__()
         result: ChatCompletion = self._decoded(spec, ChatCompletion)
         return result
@@ -206,8 +207,8 @@ class Chat:
 
     __slots__ = ("completions",)
 
-    def __init__(self, chute: Chute) -> None:
-        self.completions = ChatCompletions(chute)
+    def __init__(self, caller: Caller, target: Target) -> None:
+        self.completions = ChatCompletions(caller, target)
 
 
 class Completions(_Resource):
@@ -286,7 +287,8 @@ class Completions(_Resource):
         """Create a text completion, or stream one with ``stream=True``.
 
         Returns:
-            A :class:`Completion`, or a :class:`CompletionStream` when ``stream=True``.
+            A :class:`Completion`; with ``stream=True``, the opened
+            :class:`CompletionStream` (use it with ``with``).
 
         Raises:
             ConfigurationError: for invalid arguments, before any traffic.
@@ -309,7 +311,7 @@ class Completions(_Resource):
         body = make_body(named, extra_body, stream=stream, stream_options=stream_options)
         spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
         if stream:
-            opened = CompletionStream(self._chute._client, spec, CompletionChunkDecoder())
+            opened = CompletionStream(self._caller, spec, CompletionReader())
             return opened.__enter__()
         result: Completion = self._decoded(spec, Completion)
         return result
@@ -376,7 +378,8 @@ class Images(_Resource):
         max_retries: int | NotGiven = NOT_GIVEN,
         **extra_body: Any,
     ) -> ImagesResponse:
-        """Generate images; the same :class:`ImagesResponse` for base64, URL or raw bytes.
+        """Generate images; the same :class:`ImagesResponse` for base64, URL or raw bytes
+        (``result.data[0].bytes()``).
 
         With ``path="/generate"`` (the diffusion template) the body is flat (``prompt``,
         ``width``, ``height``, ``num_inference_steps``, ``guidance_scale``, ``seed``,
@@ -400,18 +403,20 @@ class Images(_Resource):
             "seed": seed,
             "negative_prompt": negative_prompt,
         }
-        chute = self._chute
+        caller, target = self._caller, self._target
         spec = self._spec(
             "POST", path, make_body(named, extra_body), extra_headers, timeout, max_retries
         )
-        fetch = chute._fetcher()
+
+        def fetch(url: str) -> bytes:
+            return caller.download(target, url)
 
         def decode(response: Response) -> ImagesResponse:
             return images_from_response(
-                response.content, response.headers.get("content-type"), fetch=fetch
+                response.content, response.headers.get("content-type"), fetch
             )
 
-        return chute._call(spec, decode)
+        return caller.call(spec, decode)
 
 
 class Models(_Resource):
@@ -434,3 +439,6 @@ class Models(_Resource):
         spec = self._spec("GET", path, NOT_GIVEN, extra_headers, timeout, max_retries)
         result: ModelList = self._decoded(spec, ModelList)
         return result
+
+
+export(__all__, globals())

@@ -1,18 +1,19 @@
-"""The OpenAI-compatible helpers of an asyncio chute handle.
+"""The OpenAI-compatible helpers on every chute handle (the ``llm`` gateway included).
 
-It mirrors ``chutes._resources`` line for line; the calls are awaited.
+Each builds its JSON body in the core (``chutes._core.openai``), sends it through the
+client's :class:`~chutes._async.caller.AsyncCaller`, and decodes the answer with cattrs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import Any, Literal, overload
 
-from ._async_streams import AsyncChatCompletionStream, AsyncCompletionStream
-from ._core.config import NOT_GIVEN, NotGiven, TimeoutTypes
-from ._core.decoding import decode_body
-from ._core.models import ChatCompletion, Completion, EmbeddingsResponse, ModelList
-from ._core.openai import (
+from .._core.assembly import ChatReader, CompletionReader
+from .._core.config import NOT_GIVEN, NotGiven, TimeoutTypes
+from .._core.decoding import decode_body
+from .._core.models import ChatCompletion, Completion, EmbeddingsResponse, ModelList
+from .._core.openai import (
     CHAT_PATH,
     COMPLETIONS_PATH,
     EMBEDDINGS_PATH,
@@ -20,13 +21,13 @@ from ._core.openai import (
     MODELS_PATH,
     make_body,
 )
-from ._core.requests import RequestSpec
-from ._core.streaming import ChatChunkDecoder, CompletionChunkDecoder
-from ._images import AsyncImagesResponse, async_images_from_response
-from ._response import Response
-
-if TYPE_CHECKING:
-    from ._async_client import AsyncChute
+from .._core.public import export
+from .._core.requests import Call, RequestSpec
+from .._core.targets import Target
+from .._response import Response
+from .caller import AsyncCaller
+from .images import AsyncImagesResponse, async_images_from_response
+from .streams import AsyncChatCompletionStream, AsyncCompletionStream
 
 __all__ = [
     "AsyncChat",
@@ -39,10 +40,13 @@ __all__ = [
 
 
 class _AsyncResource:
-    __slots__ = ("_chute",)
+    """A helper namespace: the chute it calls, and the client's caller."""
 
-    def __init__(self, chute: AsyncChute) -> None:
-        self._chute = chute
+    __slots__ = ("_caller", "_target")
+
+    def __init__(self, caller: AsyncCaller, target: Target) -> None:
+        self._caller = caller
+        self._target = target
 
     def _spec(
         self,
@@ -53,28 +57,18 @@ class _AsyncResource:
         timeout: TimeoutTypes | NotGiven,
         max_retries: int | NotGiven,
     ) -> RequestSpec:
-        chute = self._chute
-        return chute._client._spec(
-            chute.target,
-            method,
-            path,
-            json=body,
-            content=None,
-            headers=extra_headers,
-            params=None,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        call = Call(json=body, headers=extra_headers, timeout=timeout, max_retries=max_retries)
+        return self._caller.spec(self._target, method, path, call)
 
     async def _decoded(self, spec: RequestSpec, cls: type[Any]) -> Any:
-        chute = self._chute
+        caller = self._caller
 
         def decode(response: Response) -> Any:
             result = decode_body(response.content, response.headers, cls)
-            chute._client._count_tokens(chute.target, getattr(result, "usage", None))
+            caller.tokens(spec.target, getattr(result, "usage", None))
             return result
 
-        return await chute._call(spec, decode)
+        return await caller.call(spec, decode)
 
 
 class AsyncChatCompletions(_AsyncResource):
@@ -172,8 +166,8 @@ class AsyncChatCompletions(_AsyncResource):
         (``stream_options={"include_usage": True}``) unless ``stream_options`` is given.
 
         Returns:
-            A :class:`ChatCompletion`, or an :class:`AsyncChatCompletionStream` (an async
-            context manager) when ``stream=True``.
+            A :class:`ChatCompletion`; with ``stream=True``, the opened
+            :class:`AsyncChatCompletionStream` (use it with ``async with``).
 
         Raises:
             ConfigurationError: for invalid arguments, before any traffic.
@@ -201,19 +195,19 @@ class AsyncChatCompletions(_AsyncResource):
         body = make_body(named, extra_body, stream=stream, stream_options=stream_options)
         spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
         if stream:
-            opened = AsyncChatCompletionStream(self._chute._client, spec, ChatChunkDecoder())
+            opened = AsyncChatCompletionStream(self._caller, spec, ChatReader())
             return await opened.__aenter__()
         result: ChatCompletion = await self._decoded(spec, ChatCompletion)
         return result
 
 
 class AsyncChat:
-    """The ``chat`` namespace: ``await chat.completions.create(...)``."""
+    """The ``chat`` namespace: ``chat.completions.create(...)``."""
 
     __slots__ = ("completions",)
 
-    def __init__(self, chute: AsyncChute) -> None:
-        self.completions = AsyncChatCompletions(chute)
+    def __init__(self, caller: AsyncCaller, target: Target) -> None:
+        self.completions = AsyncChatCompletions(caller, target)
 
 
 class AsyncCompletions(_AsyncResource):
@@ -292,7 +286,8 @@ class AsyncCompletions(_AsyncResource):
         """Create a text completion, or stream one with ``stream=True``.
 
         Returns:
-            A :class:`Completion`, or an :class:`AsyncCompletionStream` when ``stream=True``.
+            A :class:`Completion`; with ``stream=True``, the opened
+            :class:`AsyncCompletionStream` (use it with ``async with``).
 
         Raises:
             ConfigurationError: for invalid arguments, before any traffic.
@@ -315,7 +310,7 @@ class AsyncCompletions(_AsyncResource):
         body = make_body(named, extra_body, stream=stream, stream_options=stream_options)
         spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
         if stream:
-            opened = AsyncCompletionStream(self._chute._client, spec, CompletionChunkDecoder())
+            opened = AsyncCompletionStream(self._caller, spec, CompletionReader())
             return await opened.__aenter__()
         result: Completion = await self._decoded(spec, Completion)
         return result
@@ -407,18 +402,20 @@ class AsyncImages(_AsyncResource):
             "seed": seed,
             "negative_prompt": negative_prompt,
         }
-        chute = self._chute
+        caller, target = self._caller, self._target
         spec = self._spec(
             "POST", path, make_body(named, extra_body), extra_headers, timeout, max_retries
         )
-        afetch = chute._fetcher()
+
+        async def fetch(url: str) -> bytes:
+            return await caller.download(target, url)
 
         def decode(response: Response) -> AsyncImagesResponse:
             return async_images_from_response(
-                response.content, response.headers.get("content-type"), fetch=afetch
+                response.content, response.headers.get("content-type"), fetch
             )
 
-        return await chute._call(spec, decode)
+        return await caller.call(spec, decode)
 
 
 class AsyncModels(_AsyncResource):
@@ -441,3 +438,6 @@ class AsyncModels(_AsyncResource):
         spec = self._spec("GET", path, NOT_GIVEN, extra_headers, timeout, max_retries)
         result: ModelList = await self._decoded(spec, ModelList)
         return result
+
+
+export(__all__, globals())

@@ -1,0 +1,87 @@
+"""Generated images: base64 JSON, URL JSON and raw ``image/*`` bodies as one type.
+
+An image only reads bytes; a download goes through the fetcher its client injected, so the
+client's pool, timeouts and key rules apply (the key goes only to the chute's own origin).
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .._core.decoding import UNMODELLED, decode_json, structure
+from .._core.public import export
+from .._images import ImageData
+
+__all__ = ["AsyncImage", "AsyncImagesResponse"]
+
+AsyncFetch = Callable[[str], Awaitable[bytes]]
+
+
+@attrs.frozen(slots=True)
+class AsyncImage(ImageData):
+    """One generated image: ``await image.bytes()``, ``await image.save(path)``."""
+
+    _fetch: AsyncFetch | None = attrs.field(default=None, repr=False, eq=False, alias="fetch")
+
+    async def bytes(self) -> builtins.bytes:
+        """The image bytes: decoded, or downloaded from ``url`` with the client's pool.
+
+        Raises:
+            DecodeError: when the image has neither data nor a URL, or bad base64.
+            RuntimeError: for a URL image built without a client.
+        """
+        local = self._local()
+        if local is not None:
+            return local
+        if self._fetch is None or self.url is None:
+            raise RuntimeError("this image has no client to download its URL with")
+        return await self._fetch(self.url)
+
+    async def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the image bytes to ``path`` and return it as a :class:`~pathlib.Path`."""
+        target = Path(path)
+        target.write_bytes(await self.bytes())
+        return target
+
+
+@attrs.frozen(slots=True)
+class AsyncImagesResponse:
+    """The answer of an image generation, whatever form the cord answered in."""
+
+    created: int = 0
+    data: list[AsyncImage] = attrs.field(factory=list)
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+
+
+UNMODELLED[AsyncImagesResponse] = frozenset(
+    {"background", "output_format", "quality", "size", "usage", "safety_identifier", "svg_usage"}
+)
+UNMODELLED[AsyncImage] = frozenset({"provider_specific_fields"})
+
+
+def async_images_from_response(
+    content: bytes, content_type: str | None, fetch: AsyncFetch
+) -> AsyncImagesResponse:
+    """An :class:`AsyncImagesResponse` from a JSON body or a raw ``image/*`` body.
+
+    Raises:
+        DecodeError: for a body that is neither.
+    """
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media.startswith("image/"):
+        image = AsyncImage(content_type=media, data=content)
+        return AsyncImagesResponse(created=int(time.time()), data=[image])
+    decoded = structure(decode_json(content, content_type), AsyncImagesResponse, body=content)
+    result = attrs.evolve(decoded, data=[attrs.evolve(i, fetch=fetch) for i in decoded.data])
+    object.__setattr__(result, "raw", decoded.raw)
+    return result
+
+
+export(__all__, globals())

@@ -1,0 +1,111 @@
+"""What truly differs between the blocking and the asyncio code, written once each by hand.
+
+Everything else under ``chutes/_sync/`` is generated from ``chutes/_async/`` by
+``scripts/unasync.py``, which turns ``AsyncRuntime`` into ``Runtime``: so the two classes
+below have the same members, and the asyncio one is used by the source, the blocking one
+by the generated code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import warnings
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+
+__all__: list[str] = []
+
+
+class AsyncRuntime:
+    """The asyncio side: sleeping, the event-loop rule, abandoned responses."""
+
+    @staticmethod
+    async def sleep(seconds: float) -> None:
+        """Wait without blocking the event loop."""
+        await asyncio.sleep(seconds)
+
+    @staticmethod
+    def bind_loop(holder: Any, what: str) -> None:
+        """Bind ``holder`` (a connection pool) to the running loop on first use; refuse
+        another loop while the first one still exists.
+
+        An httpx pool's connections belong to the loop that opened them: using them from
+        another loop fails deep inside the pool, so the client says so plainly instead.
+        Once the first loop is gone no connection can refer to it, and the pool moves on.
+
+        Raises:
+            RuntimeError: when another loop that is still alive owns the pool.
+        """
+        running = asyncio.get_running_loop()
+        bound = holder.loop() if holder.loop is not None else None
+        if bound is None or bound.is_closed():
+            holder.loop = weakref.ref(running)
+        elif bound is not running:
+            raise RuntimeError(
+                f"this {what} was first used in another event loop; its connections "
+                f"cannot be shared across loops. Create one {what} per loop (for example "
+                "in your app's lifespan)."
+            )
+
+    @staticmethod
+    def loop_gone(holder: Any) -> bool:
+        """Whether the loop that opened the pool's connections is closed or collected (its
+        sockets can then only be dropped, not closed politely)."""
+        bound = holder.loop() if holder.loop is not None else None
+        return holder.loop is not None and (bound is None or bound.is_closed())
+
+    @staticmethod
+    def abandoned(raw: httpx.Response) -> None:
+        """A stream collected while its response is open: an async response cannot be
+        closed from a finaliser, so warn, as for an unclosed client."""
+        if not raw.is_closed:
+            warnings.warn(
+                "an async chutes stream was garbage-collected without being closed; use "
+                "`async with` or `await stream.aclose()`",
+                ResourceWarning,
+                stacklevel=2,
+            )
+
+    @staticmethod
+    async def aclose_iterator(iterator: AsyncIterator[Any] | None) -> None:
+        """Finish an async generator now rather than in the loop's finaliser (unless it is
+        the one running: it is then finishing by itself)."""
+        close = getattr(iterator, "aclose", None)
+        if close is not None and not getattr(iterator, "ag_running", False):
+            await close()
+
+
+class Runtime:
+    """The blocking side: sleeping, no event loop, abandoned responses closed."""
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        """Block the calling thread."""
+        time.sleep(seconds)
+
+    @staticmethod
+    def bind_loop(holder: Any, what: str) -> None:
+        """Nothing to bind: a blocking client never touches an event loop."""
+
+    @staticmethod
+    def loop_gone(holder: Any) -> bool:
+        """Never: no event loop owns a blocking client's connections."""
+        return False
+
+    @staticmethod
+    def abandoned(raw: httpx.Response) -> None:
+        """A stream iterated without ``with`` and collected: give its connection back."""
+        with contextlib.suppress(Exception):
+            raw.close()
+
+    @staticmethod
+    def close_iterator(iterator: Iterator[Any] | None) -> None:
+        """Finish a generator now (unless it is the one running)."""
+        close = getattr(iterator, "close", None)
+        if close is not None and not getattr(iterator, "gi_running", False):
+            close()
