@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chutes
-from chutes._images import b64decode
+from chutes._sync.images import b64decode
 
 DATA = Path(__file__).parent / "data"
 KEY = "cpk_0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef.IMAGESabc123"

@@ -229,15 +229,7 @@ class _AsyncChunkStream(_AsyncStream[C], Generic[C, R]):
 
 class AsyncChatCompletionStream(_AsyncChunkStream[ChatCompletionChunk, ChatCompletion]):
     """A streamed chat completion: iterate chunks, or use :meth:`iter_text` / :meth:`collect`
-    (a :class:`ChatCompletion`).
-
-    Attributes:
-        response: the response's status and headers (``invocation_id``, ``quota``).
-
-    Raises:
-        StreamError: while iterating, with the server's message and ``partial_text``, when the
-            chute reports an error in the stream or the stream is cut before its end.
-    """
+    (a :class:`ChatCompletion`). See :class:`AsyncCompletionStream` for its attributes."""
 
 
 class AsyncCompletionStream(_AsyncChunkStream[Completion, Completion]):
@@ -246,9 +238,11 @@ class AsyncCompletionStream(_AsyncChunkStream[Completion, Completion]):
 
     Attributes:
         response: the response's status and headers (``invocation_id``, ``quota``).
+        usage: the last usage the server reported.
 
     Raises:
-        StreamError: while iterating, with the server's message and ``partial_text``.
+        StreamError: while iterating, with the server's message and ``partial_text``, when the
+            chute reports an error in the stream or the stream is cut before its end.
     """
 
 

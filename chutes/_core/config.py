@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 import attrs
 
@@ -156,20 +156,19 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HEADER_VALUE = re.compile(r"^[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?$|^$")
 
 
-def check_header(name: str, value: str, *, secret: bool = False) -> None:
+def check_header(name: str, value: str) -> None:
     """Refuse a header that would be malformed on the wire or could inject another header.
 
     Raises:
-        ConfigurationError: naming the header (never echoing a secret value).
+        ConfigurationError: naming the header, never echoing its value (it may be a secret).
     """
     if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
         raise ConfigurationError(f"invalid HTTP header name {name!r}")
     if not isinstance(value, str):
         raise ConfigurationError(f"the value of header {name!r} must be a str")
     if not _HEADER_VALUE.fullmatch(value):
-        shown = "" if secret else f" {value!r}"
         raise ConfigurationError(
-            f"the value of header {name!r}{shown} holds characters not allowed in an HTTP header "
+            f"the value of header {name!r} holds characters not allowed in an HTTP header "
             "(control characters, CR/LF, non-ASCII, or surrounding whitespace)"
         )
 
@@ -226,7 +225,7 @@ class ClientConfig:
         if not isinstance(max_retries, NotGiven):
             changes["max_retries"] = check_max_retries(max_retries)
         if not isinstance(retry_policy, NotGiven):
-            changes["retry_policy"] = _check_policy(retry_policy)
+            changes["retry_policy"] = _option("retry_policy", retry_policy, RetryPolicy)
         if not isinstance(default_headers, NotGiven) and default_headers:
             merged = _check_default_headers(default_headers, dict(self.default_headers))
             changes["default_headers"] = tuple(merged.items())
@@ -244,10 +243,14 @@ def check_max_retries(value: object) -> int:
     return value
 
 
-def _check_policy(value: object) -> RetryPolicy:
-    if not isinstance(value, RetryPolicy):
+V = TypeVar("V")
+
+
+def _option(name: str, value: object, cls: type[V]) -> V:
+    """``value`` if it is a ``cls``, else a ConfigurationError naming the option."""
+    if not isinstance(value, cls):
         raise ConfigurationError(
-            f"retry_policy must be a chutes.RetryPolicy, got {type(value).__name__}"
+            f"{name} must be a chutes.{cls.__name__}, got {type(value).__name__}"
         )
     return value
 
@@ -351,22 +354,20 @@ def make_config(
         domain=domain,
         timeout=Timeout.coerce(timeout),
         max_retries=check_max_retries(max_retries),
-        retry_policy=RetryPolicy() if retry_policy is None else _check_policy(retry_policy),
+        retry_policy=(
+            RetryPolicy()
+            if retry_policy is None
+            else _option("retry_policy", retry_policy, RetryPolicy)
+        ),
         default_headers=tuple(_check_default_headers(default_headers or {}).items()),
         log_level=level,
         rate_limit=_check_rate_limit(rate_limit),
-        response_limits=_check_limits(response_limits),
+        response_limits=(
+            DEFAULT_LIMITS
+            if response_limits is None
+            else _option("response_limits", response_limits, ResponseLimits)
+        ),
     )
-
-
-def _check_limits(value: object) -> ResponseLimits:
-    if value is None:
-        return DEFAULT_LIMITS
-    if not isinstance(value, ResponseLimits):
-        raise ConfigurationError(
-            f"response_limits must be a chutes.ResponseLimits, got {type(value).__name__}"
-        )
-    return value
 
 
 def _check_rate_limit(value: float | RateLimit | None) -> RateLimit | None:

@@ -54,75 +54,64 @@ CONTENT_PARTS: Final[Mapping[type, str]] = {m.ChatMessage: "content", m.ChoiceDe
 
 # Keys real servers send that we deliberately do not model; strict mode lets them pass.
 # Response types defined outside the core add their own entries at import.
+_VLLM_EXTRAS: Final = "service_tier prompt_logprobs prompt_token_ids kv_transfer_params metadata"
+_CHOICE_EXTRAS: Final = "stop_reason matched_stop token_ids"
 UNMODELLED: Final[dict[type, frozenset[str]]] = {
-    m.ChatCompletion: frozenset(
-        {"service_tier", "prompt_logprobs", "prompt_token_ids", "kv_transfer_params", "metadata"}
-    ),
-    m.ChatCompletionChunk: frozenset({"service_tier", "metadata"}),
-    m.Completion: frozenset(
-        {"service_tier", "prompt_logprobs", "prompt_token_ids", "kv_transfer_params", "metadata"}
-    ),
-    m.ChatChoice: frozenset({"stop_reason", "matched_stop", "token_ids"}),
-    m.ChunkChoice: frozenset({"stop_reason", "matched_stop", "token_ids"}),
-    m.CompletionChoice: frozenset({"stop_reason", "matched_stop", "token_ids", "prompt_logprobs"}),
-    m.ChatMessage: frozenset({"annotations", "audio", "function_call", "provider_specific_fields"}),
-    m.ChoiceDelta: frozenset({"function_call", "provider_specific_fields"}),
-    m.Usage: frozenset(
-        {"input_tokens", "output_tokens", "input_tokens_details", "reasoning_tokens"}
-    ),
-    m.CompletionTokensDetails: frozenset(
-        {"text_tokens", "audio_tokens", "accepted_prediction_tokens", "rejected_prediction_tokens"}
-    ),
-    m.PromptTokensDetails: frozenset({"audio_tokens", "text_tokens", "image_tokens"}),
-    m.EmbeddingsResponse: frozenset({"id", "created"}),
-    m.Model: frozenset(
-        {
-            "permissions",
-            "permission",
-            "root",
-            "parent",
-            "max_model_len",
-            "chute_id",
-            "pricing",
-            "price",
-            "confidential_compute",
-        }
-    ),
+    cls: frozenset(keys.split())
+    for cls, keys in {
+        m.ChatCompletion: _VLLM_EXTRAS,
+        m.ChatCompletionChunk: "service_tier metadata",
+        m.Completion: _VLLM_EXTRAS,
+        m.ChatChoice: _CHOICE_EXTRAS,
+        m.ChunkChoice: _CHOICE_EXTRAS,
+        m.CompletionChoice: _CHOICE_EXTRAS + " prompt_logprobs",
+        m.ChatMessage: "annotations audio function_call provider_specific_fields",
+        m.ChoiceDelta: "function_call provider_specific_fields",
+        m.Usage: "input_tokens output_tokens input_tokens_details reasoning_tokens",
+        m.CompletionTokensDetails: (
+            "text_tokens audio_tokens accepted_prediction_tokens rejected_prediction_tokens"
+        ),
+        m.PromptTokensDetails: "audio_tokens text_tokens image_tokens",
+        m.EmbeddingsResponse: "id created",
+        m.Model: (
+            "permissions permission root parent max_model_len chute_id pricing price "
+            "confidential_compute"
+        ),
+    }.items()
 }
 
-
-def _str(value: Any, _: Any) -> str:
-    if type(value) is str:
-        return value
-    raise TypeError(f"expected a string, got {type(value).__name__}")
+_REQUIRED: Final = object()
+_NAMES: Final = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
-def _int(value: Any, _: Any) -> int:
-    if type(value) is int:
-        return value
-    if type(value) is float and value.is_integer():
-        return int(value)
-    raise TypeError(f"expected an integer, got {value!r}")
+def _scalar(tp: type, default: Any = _REQUIRED) -> Callable[[Any, Any], Any]:
+    """The hook of a ``str``, ``int``, ``float`` or ``bool`` value: the exact JSON type (an
+    int may be a whole float, a float may be an int; nothing is truncated or coerced), and
+    ``null`` giving ``default`` where the field has one."""
 
+    def check(value: Any, _: Any) -> Any:
+        if type(value) is tp:
+            return value
+        if value is None and default is not _REQUIRED:
+            return default
+        if tp is int and type(value) is float and value.is_integer():
+            return int(value)
+        if tp is float and type(value) is int:
+            return float(value)
+        raise TypeError(f"expected {_NAMES[tp]}, got {value!r}"[:200])
 
-def _float(value: Any, _: Any) -> float:
-    if type(value) is float or type(value) is int:
-        return float(value)
-    raise TypeError(f"expected a number, got {value!r}")
-
-
-def _bool(value: Any, _: Any) -> bool:
-    if type(value) is bool:
-        return value
-    raise TypeError(f"expected true or false, got {value!r}")
+    return check
 
 
 def _embedding(value: Any, _: Any) -> list[float] | str:
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return [_float(v, float) for v in value]
+        return [_number(v, float) for v in value]
     raise TypeError(f"expected a list of numbers or a base64 string, got {type(value).__name__}")
+
+
+_string, _number = _scalar(str), _scalar(float)
 
 
 def _content(value: Any, _: Any) -> str | None:
@@ -135,7 +124,7 @@ def _content(value: Any, _: Any) -> str | None:
             if not isinstance(part, Mapping):
                 raise TypeError(f"a content part must be an object, got {type(part).__name__}")
             if part.get("type", "text") == "text":
-                texts.append(_str(part.get("text", ""), str))
+                texts.append(_string(part.get("text", ""), str))
         return "".join(texts)
     raise TypeError(f"expected a string or a list of content parts, got {type(value).__name__}")
 
@@ -154,46 +143,6 @@ def _null_keeps_default(hook: Callable[[Any, Any], Any], default: Any) -> Callab
         return default if value is None else hook(value, tp)
 
     return kept
-
-
-def _exact(tp: type, default: Any) -> Callable[[Any, Any], Any]:
-    """The hook of a ``str`` or ``bool`` field, ``null`` giving ``default``."""
-
-    def check(value: Any, _: Any) -> Any:
-        if type(value) is tp:
-            return value
-        if value is None:
-            return default
-        raise TypeError(f"expected {_NAMES[tp]}, got {value!r}"[:200])
-
-    return check
-
-
-def _integer(default: Any) -> Callable[[Any, Any], Any]:
-    """The hook of an ``int`` field, ``null`` giving ``default``; a float must be whole."""
-
-    def check(value: Any, _: Any) -> Any:
-        if type(value) is int:
-            return value
-        if value is None:
-            return default
-        return _int(value, int)
-
-    return check
-
-
-def _number_or(default: Any) -> Callable[[Any, Any], Any]:
-    """The hook of a ``float`` field, ``null`` giving ``default``."""
-
-    def check(value: Any, _: Any) -> Any:
-        if value is None:
-            return default
-        return _float(value, float)
-
-    return check
-
-
-_NAMES: Final = {str: "a string", bool: "true or false"}
 
 
 def _object(hook: Callable[[Any, Any], Any], tp: type, default: Any) -> Callable[[Any, Any], Any]:
@@ -236,12 +185,8 @@ def _field_hook(conv: cattrs.Converter, tp: Any, default: Any) -> Callable[[Any,
     if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
         rest = [a for a in args if a is not type(None)]
         tp = rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]  # noqa: UP007
-    if tp is str or tp is bool:
-        return _exact(tp, default)
-    if tp is int:
-        return _integer(default)
-    if tp is float:
-        return _number_or(default)
+    if tp in _NAMES:
+        return _scalar(tp, default)
     if attrs.has(tp):
         return _object(conv.get_structure_hook(tp), tp, default)
     item = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
@@ -266,10 +211,8 @@ def make_converter(
 
     table = RENAMES if renames is None else renames
     conv = cattrs.Converter(detailed_validation=strict)
-    conv.register_structure_hook(str, _str)
-    conv.register_structure_hook(int, _int)
-    conv.register_structure_hook(float, _float)
-    conv.register_structure_hook(bool, _bool)
+    for scalar in _NAMES:
+        conv.register_structure_hook(scalar, _scalar(scalar))
     conv.register_structure_hook_func(lambda t: t == (list[float] | str), _embedding)
 
     def factory(cls: type[Any]) -> Callable[[Any, Any], Any]:

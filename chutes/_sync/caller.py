@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
+import attrs
 import httpx
 
 from .._core import retry
@@ -113,14 +114,12 @@ class Pool:
             )
 
 
+@attrs.define
 class CallRecord:
     """What one call did, filled in by the attempt loop for the usage books."""
 
-    __slots__ = ("attempts", "headers")
-
-    def __init__(self) -> None:
-        self.attempts = 0
-        self.headers: httpx.Headers | None = None
+    attempts: int = 0
+    headers: httpx.Headers | None = None
 
 
 class Caller:

@@ -175,25 +175,7 @@ class ChatCompletions(_Resource):
             APIStatusError: when the chute answers an error status.
             DecodeError: when a success body is not a chat completion.
         """
-        named = {
-            "model": model,
-            "messages": list(messages),
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "top_p": top_p,
-            "n": n,
-            "stop": stop,
-            "seed": seed,
-            "tools": tools if isinstance(tools, NotGiven) else list(tools),
-            "tool_choice": tool_choice,
-            "response_format": response_format,
-            "frequency_penalty": frequency_penalty,
-            "presence_penalty": presence_penalty,
-            "logprobs": logprobs,
-            "top_logprobs": top_logprobs,
-            "user": user,
-        }
-        body = make_body(named, extra_body, stream=stream, stream_options=stream_options)
+        body = make_body(locals())
         spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
         if stream:
             opened = ChatCompletionStream(self._caller, spec, ChatReader())
@@ -295,20 +277,7 @@ class Completions(_Resource):
             APIStatusError: when the chute answers an error status.
             DecodeError: when a success body is not a completion.
         """
-        named = {
-            "model": model,
-            "prompt": prompt,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "top_p": top_p,
-            "n": n,
-            "stop": stop,
-            "seed": seed,
-            "echo": echo,
-            "logprobs": logprobs,
-            "user": user,
-        }
-        body = make_body(named, extra_body, stream=stream, stream_options=stream_options)
+        body = make_body(locals())
         spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
         if stream:
             opened = CompletionStream(self._caller, spec, CompletionReader())
@@ -341,16 +310,8 @@ class Embeddings(_Resource):
             APIStatusError: when the chute answers an error status.
             DecodeError: when a success body is not an embeddings response.
         """
-        named = {
-            "model": model,
-            "input": input,
-            "encoding_format": encoding_format,
-            "dimensions": dimensions,
-            "user": user,
-        }
-        spec = self._spec(
-            "POST", path, make_body(named, extra_body), extra_headers, timeout, max_retries
-        )
+        body = make_body(locals())
+        spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
         result: EmbeddingsResponse = self._decoded(spec, EmbeddingsResponse)
         return result
 
@@ -390,23 +351,9 @@ class Images(_Resource):
             APIStatusError: when the chute answers an error status.
             DecodeError: when a success body is neither image bytes nor an images response.
         """
-        named = {
-            "prompt": prompt,
-            "model": model,
-            "n": n,
-            "size": size,
-            "response_format": response_format,
-            "width": width,
-            "height": height,
-            "num_inference_steps": num_inference_steps,
-            "guidance_scale": guidance_scale,
-            "seed": seed,
-            "negative_prompt": negative_prompt,
-        }
+        body = make_body(locals())
         caller, target = self._caller, self._target
-        spec = self._spec(
-            "POST", path, make_body(named, extra_body), extra_headers, timeout, max_retries
-        )
+        spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
 
         def fetch(url: str) -> bytes:
             return caller.download(target, url)

@@ -230,15 +230,7 @@ class _ChunkStream(_Stream[C], Generic[C, R]):
 
 class ChatCompletionStream(_ChunkStream[ChatCompletionChunk, ChatCompletion]):
     """A streamed chat completion: iterate chunks, or use :meth:`iter_text` / :meth:`collect`
-    (a :class:`ChatCompletion`).
-
-    Attributes:
-        response: the response's status and headers (``invocation_id``, ``quota``).
-
-    Raises:
-        StreamError: while iterating, with the server's message and ``partial_text``, when the
-            chute reports an error in the stream or the stream is cut before its end.
-    """
+    (a :class:`ChatCompletion`). See :class:`CompletionStream` for its attributes."""
 
 
 class CompletionStream(_ChunkStream[Completion, Completion]):
@@ -247,9 +239,11 @@ class CompletionStream(_ChunkStream[Completion, Completion]):
 
     Attributes:
         response: the response's status and headers (``invocation_id``, ``quota``).
+        usage: the last usage the server reported.
 
     Raises:
-        StreamError: while iterating, with the server's message and ``partial_text``.
+        StreamError: while iterating, with the server's message and ``partial_text``, when the
+            chute reports an error in the stream or the stream is cut before its end.
     """
 
 
