@@ -281,6 +281,35 @@ def s2_httpx_sse(ctx: Ctx) -> dict[str, Any]:
         return _streamed(ctx, run)
 
 
+def s2_httpx_sse_cattrs(ctx: Ctx) -> dict[str, Any]:
+    import cattrs
+    import httpx
+    from httpx_sse import connect_sse
+
+    from chutes import ChatCompletionChunk
+
+    # cattrs on its own: a converter with no hooks at all, on chutes' chunk model.
+    structure = cattrs.Converter(detailed_validation=False).get_structure_hook(
+        ChatCompletionChunk
+    )
+    url = ctx.base + "/v1/chat/completions"
+    with httpx.Client() as http:
+
+        def run(n: int) -> int:
+            pieces = 0
+            headers = {**AUTH, CHUNKS_HEADER: str(n)}
+            with connect_sse(http, "POST", url, json=STREAM_BODY, headers=headers) as source:
+                for event in source.iter_sse():
+                    if event.data == "[DONE]":
+                        break
+                    chunk = structure(json.loads(event.data), ChatCompletionChunk)
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        pieces += 1
+            return pieces
+
+        return _streamed(ctx, run)
+
+
 def s2_chutes_typed(ctx: Ctx) -> dict[str, Any]:
     import chutes
 
@@ -586,6 +615,7 @@ BENCHMARKS: dict[tuple[str, str], Callable[[Ctx], dict[str, Any]]] = {
     ("s1", "openai"): s1_openai,
     ("s2", "httpx-lines"): s2_httpx_lines,
     ("s2", "httpx-sse"): s2_httpx_sse,
+    ("s2", "httpx-sse-cattrs"): s2_httpx_sse_cattrs,
     ("s2", "chutes-typed"): s2_chutes_typed,
     ("s2", "chutes-iter_text"): s2_chutes_iter_text,
     ("s2", "openai"): s2_openai,
