@@ -289,9 +289,7 @@ def s2_httpx_sse_cattrs(ctx: Ctx) -> dict[str, Any]:
     from chutes import ChatCompletionChunk
 
     # cattrs on its own: a converter with no hooks at all, on chutes' chunk model.
-    structure = cattrs.Converter(detailed_validation=False).get_structure_hook(
-        ChatCompletionChunk
-    )
+    structure = cattrs.Converter(detailed_validation=False).get_structure_hook(ChatCompletionChunk)
     url = ctx.base + "/v1/chat/completions"
     with httpx.Client() as http:
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Final
 
+import httpcore
 import httpx
 import httpx_sse
 
@@ -35,6 +36,49 @@ _BEFORE_RESPONSE: Final[dict[type[BaseException], ConnectionFailure]] = {
     httpx.WriteError: ConnectionFailure.NO_RESPONSE,
     httpx.RemoteProtocolError: ConnectionFailure.NO_RESPONSE,
 }
+
+
+class AnswerCut(httpcore.RemoteProtocolError):
+    """Raised by a watched connection: it closed (or reset) after the server's answer began
+    but before its head was complete."""
+
+
+class ResponseBegan(httpx.RemoteProtocolError):
+    """:class:`AnswerCut` as httpx reports it: the server saw the request and began to
+    answer, so it may have run it. Never "closed before answering"."""
+
+
+# httpcore's errors as httpx's, most specific first (httpx's own transport does the same).
+_HTTPCORE_ERRORS: Final[tuple[tuple[type[Exception], type[httpx.HTTPError]], ...]] = (
+    (AnswerCut, ResponseBegan),
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+@contextmanager
+def httpcore_errors_mapped() -> Iterator[None]:
+    """Raise httpcore's errors inside as the matching httpx errors."""
+    try:
+        yield
+    except Exception as exc:
+        for source, target in _HTTPCORE_ERRORS:
+            if isinstance(exc, source):
+                raise target(str(exc)) from exc
+        raise
+
 
 SSE = httpx_sse.ServerSentEvent  # what the streams get from httpx-sse, one per event
 
@@ -83,6 +127,8 @@ def build_request(spec: RequestSpec, urls: dict[str, httpx.URL]) -> httpx.Reques
 
 
 def _failure(exc: httpx.HTTPError, *, response_started: bool) -> ConnectionFailure:
+    if isinstance(exc, ResponseBegan):
+        return ConnectionFailure.DROPPED
     if response_started:
         if isinstance(exc, httpx.ReadTimeout):
             return ConnectionFailure.READ_TIMEOUT

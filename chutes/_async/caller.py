@@ -18,6 +18,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -36,6 +37,7 @@ from .._httpx import build_request as httpx_request
 from .._httpx import translate_errors, wrap_response
 from .._response import Response
 from .._runtime import AsyncRuntime
+from .transport import AsyncWatchingTransport
 
 __all__: list[str] = []
 
@@ -58,8 +60,13 @@ def configure_logging(level: str | None) -> None:
 
 def new_http(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     """An httpx client of our own: redirects are never followed (the key must not travel
-    to another host)."""
-    return httpx.AsyncClient(transport=transport, follow_redirects=False)
+    to another host), no cookie is kept (a chute must not set one for every other chute),
+    and connections are watched unless another transport is given."""
+    return httpx.AsyncClient(
+        transport=transport or AsyncWatchingTransport(),
+        follow_redirects=False,
+        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+    )
 
 
 class AsyncPool:

@@ -19,6 +19,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -37,6 +38,7 @@ from .._httpx import build_request as httpx_request
 from .._httpx import translate_errors, wrap_response
 from .._response import Response
 from .._runtime import Runtime
+from .transport import WatchingTransport
 
 __all__: list[str] = []
 
@@ -59,8 +61,13 @@ def configure_logging(level: str | None) -> None:
 
 def new_http(transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """An httpx client of our own: redirects are never followed (the key must not travel
-    to another host)."""
-    return httpx.Client(transport=transport, follow_redirects=False)
+    to another host), no cookie is kept (a chute must not set one for every other chute),
+    and connections are watched unless another transport is given."""
+    return httpx.Client(
+        transport=transport or WatchingTransport(),
+        follow_redirects=False,
+        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+    )
 
 
 class Pool:
