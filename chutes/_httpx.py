@@ -7,8 +7,10 @@ the core's :class:`~chutes._core.events.SSETap` has seen them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Final
 
 import httpcore
@@ -16,7 +18,15 @@ import httpx
 import httpx_sse
 
 from ._core.config import Timeout
-from ._core.errors import APIConnectionError, APITimeoutError, ConnectionFailure
+from ._core.content import BodyDecoder, accept_encoding
+from ._core.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ConfigurationError,
+    ConnectionFailure,
+    DecodeError,
+    StreamError,
+)
 from ._core.events import SSETap
 from ._core.requests import RequestSpec
 from ._response import Response
@@ -86,13 +96,48 @@ SSE = httpx_sse.ServerSentEvent  # what the streams get from httpx-sse, one per 
 _SSE_HEADERS: Final = httpx.Headers({"content-type": "text/event-stream; charset=utf-8"})
 
 
-def _timeout(timeout: Timeout) -> dict[str, float | None]:
-    return {
+try:  # Brotli is decoded only when the optional package is installed.
+    import brotli as _brotli
+except ImportError:  # pragma: no cover - depends on the environment
+    _brotli = None
+
+ACCEPT_ENCODING: Final = accept_encoding(_brotli)
+
+
+def body_decoder(raw: httpx.Response, limit: int | None) -> BodyDecoder:
+    """The decoder of ``raw``'s body (read with :func:`raw_chunks`), bounded by ``limit``."""
+    # A body a transport handed over already read (a mock's, say) was decoded by httpx.
+    encoding = None if raw.is_stream_consumed else raw.headers.get("content-encoding")
+    return BodyDecoder(encoding, limit=limit, brotli=_brotli)
+
+
+def raw_chunks(raw: httpx.Response) -> Iterator[bytes]:
+    """``raw``'s body as it arrives, still encoded (or as read, if it was)."""
+    if raw.is_stream_consumed:
+        return iter((raw.content,))
+    return raw.iter_raw()
+
+
+async def araw_chunks(raw: httpx.Response) -> AsyncIterator[bytes]:
+    """``raw``'s body as it arrives, still encoded (or as read, if it was)."""
+    if raw.is_stream_consumed:
+        yield raw.content
+        return
+    async for chunk in raw.aiter_raw():
+        yield chunk
+
+
+def _timeout(timeout: Timeout, left: float | None) -> dict[str, float | None]:
+    phases = {
         "connect": timeout.connect,
         "read": timeout.read,
         "write": timeout.write,
         "pool": timeout.pool,
     }
+    if left is not None:
+        # A call's total deadline bounds each phase of each attempt.
+        phases = {k: left if v is None else min(v, left) for k, v in phases.items()}
+    return phases
 
 
 URL_CACHE_SIZE: Final = 256
@@ -113,16 +158,26 @@ def _url(url: str, cache: dict[str, httpx.URL]) -> httpx.URL:
     return found
 
 
-def build_request(spec: RequestSpec, urls: dict[str, httpx.URL]) -> httpx.Request:
+def build_request(
+    spec: RequestSpec, urls: dict[str, httpx.URL], left: float | None = None
+) -> httpx.Request:
     """The httpx request for ``spec``: only what the spec says goes on the wire (neither a
     borrowed client's default headers nor its cookies are added). ``urls`` is the client's
-    cache of parsed URLs."""
+    cache of parsed URLs; ``left`` the seconds left before the call's deadline, if it has one.
+
+    Raises:
+        ConfigurationError: for a URL httpx cannot send (too long, say).
+    """
+    try:
+        url = _url(spec.url, urls)
+    except httpx.InvalidURL as exc:
+        raise ConfigurationError(f"cannot send to {spec.url[:200]!r}: {exc}") from None
     return httpx.Request(
         spec.method,
-        _url(spec.url, urls),
+        url,
         headers=spec.headers,
         content=spec.content,
-        extensions={"timeout": _timeout(spec.timeout)},
+        extensions={"timeout": _timeout(spec.timeout, left)},
     )
 
 
@@ -166,6 +221,7 @@ def wrap_response(
 ) -> Response:
     """A :class:`chutes.Response` for an httpx response; ``content`` is ``None`` for a
     streamed body, which belongs to its stream."""
+    saved = spec.save_to is not None and content is not None and raw.status_code < 300
     return Response(
         status_code=raw.status_code,
         headers=raw.headers,
@@ -173,49 +229,80 @@ def wrap_response(
         url=spec.url,
         method=spec.method,
         seconds=elapsed,
+        path=Path(spec.save_to) if saved and spec.save_to is not None else None,
     )
 
 
 class _TappedBody(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """A streamed response's bytes, through the tap, with transport errors translated.
+    """A streamed response's bytes, decoded (bounded, and checked to the end of a compressed
+    stream), through the tap, with transport errors translated.
 
     A connection that drops right after the platform's raw error line (it closes the
     connection once the line is written) ends the body rather than failing, so the line
     itself is what is reported.
     """
 
-    def __init__(self, raw: httpx.Response, tap: SSETap, url: str) -> None:
+    def __init__(self, raw: httpx.Response, tap: SSETap, url: str, deadline: float | None) -> None:
         self._raw = raw
         self._tap = tap
         self._url = url
+        self._deadline = deadline
+        self._decoder = body_decoder(raw, None)
+
+    def _passed(self, chunk: bytes) -> Iterator[bytes]:
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise deadline_error(self._url)
+        for piece in self._decoder.feed(chunk):
+            passed = self._tap.feed(piece)
+            if passed:
+                yield passed
+
+    def _finished(self) -> Iterator[bytes]:
+        try:
+            pieces = list(self._decoder.finish())
+        except DecodeError as exc:
+            raise StreamError(f"the stream was cut before its end: {exc}") from None
+        for piece in pieces:
+            passed = self._tap.feed(piece)
+            if passed:
+                yield passed
 
     def __iter__(self) -> Iterator[bytes]:
-        tap = self._tap
         try:
-            for chunk in self._raw.iter_bytes():
-                passed = tap.feed(chunk)
-                if passed:
-                    yield passed
+            for chunk in raw_chunks(self._raw):
+                yield from self._passed(chunk)
         except httpx.HTTPError as exc:
-            if tap.raw_line is None:
+            if self._tap.raw_line is None:
                 raise translated(exc, self._url, response_started=True) from exc
+            return
+        yield from self._finished()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        tap = self._tap
         try:
-            async for chunk in self._raw.aiter_bytes():
-                passed = tap.feed(chunk)
-                if passed:
+            async for chunk in araw_chunks(self._raw):
+                for passed in self._passed(chunk):
                     yield passed
         except httpx.HTTPError as exc:
-            if tap.raw_line is None:
+            if self._tap.raw_line is None:
                 raise translated(exc, self._url, response_started=True) from exc
+            return
+        for passed in self._finished():
+            yield passed
 
 
-def event_source(raw: httpx.Response, tap: SSETap, url: str) -> httpx_sse.EventSource:
+def deadline_error(url: str) -> APITimeoutError:
+    """The error of a call that ran past its total timeout."""
+    return APITimeoutError(
+        f"the call ran past its total timeout (Timeout.total): {url}",
+        failure=ConnectionFailure.READ_TIMEOUT,
+        url=url,
+    )
+
+
+def event_source(
+    raw: httpx.Response, tap: SSETap, url: str, deadline: float | None = None
+) -> httpx_sse.EventSource:
     """httpx-sse's reader over ``raw``'s body as the tap passes it on (decoded as UTF-8,
     as the WHATWG spec says, whatever charset the server named)."""
-    tapped = httpx.Response(
-        raw.status_code, headers=_SSE_HEADERS, stream=_TappedBody(raw, tap, url)
-    )
-    return httpx_sse.EventSource(tapped)
+    body = _TappedBody(raw, tap, url, deadline)
+    return httpx_sse.EventSource(httpx.Response(raw.status_code, headers=_SSE_HEADERS, stream=body))

@@ -23,9 +23,11 @@ class Response:
         headers: the response headers (case-insensitive mapping).
         url: the URL that was requested.
         method: the HTTP method.
+        path: the file the body was written to (``save_to=``), else ``None``; ``content``
+            is then empty.
     """
 
-    __slots__ = ("_content", "_seconds", "headers", "method", "status_code", "url")
+    __slots__ = ("_content", "_seconds", "headers", "method", "path", "status_code", "url")
 
     def __init__(
         self,
@@ -36,7 +38,9 @@ class Response:
         url: str,
         method: str,
         seconds: float,
+        path: Path | None = None,
     ) -> None:
+        self.path = path
         self.status_code = status_code
         self.headers = headers
         self._content = content
@@ -83,10 +87,11 @@ class Response:
 
     @property
     def text(self) -> str:
-        """The body decoded as text (invalid bytes replaced)."""
+        """The body decoded as text (invalid bytes replaced; UTF-8 when the charset it names
+        is unknown, or one Python can only decode strictly, such as ``idna``)."""
         try:
             return self.content.decode(self.encoding, errors="replace")
-        except LookupError:
+        except (LookupError, UnicodeError, ValueError):
             return self.content.decode("utf-8", errors="replace")
 
     def json(self) -> Any:

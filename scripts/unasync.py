@@ -45,6 +45,7 @@ SUBSTITUTIONS = [
     (r"\baclose_(\w+)", r"close_\1"),
     (r"\baread\b", "read"),
     (r"\baiter_(\w+)", r"iter_\1"),
+    (r"\baraw_chunks\b", "raw_chunks"),
     (r"\banext\(", "next("),
 ]
 COMPILED = [(re.compile(pattern), replacement) for pattern, replacement in SUBSTITUTIONS]

@@ -28,7 +28,7 @@ from .._core.config import (
 from .._core.errors import ConfigurationError
 from .._core.public import export
 from .._core.ratelimit import RateLimit, TokenBucket
-from .._core.requests import BODY_OPTIONS, CALL_OPTIONS, call_options
+from .._core.requests import BODY_OPTIONS, GET_OPTIONS, SAVING_OPTIONS, call_options
 from .._core.targets import Target, resolve_target
 from .._core.usage import UsageSnapshot, UsageTracker
 from .._response import Response
@@ -39,7 +39,7 @@ from .streams import AsyncEventStream
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .._core.requests import BodyOptions, CallOptions
+    from .._core.requests import BodyOptions, GetOptions, SavingOptions
 
 __all__ = ["AsyncChute", "AsyncClient"]
 
@@ -272,30 +272,32 @@ class AsyncChute:
         """``models.list()`` against ``/v1/models``."""
         return AsyncModels(self._caller, self.target)
 
-    async def request(self, method: str, path: str, **options: Unpack[BodyOptions]) -> Response:
+    async def request(self, method: str, path: str, **options: Unpack[SavingOptions]) -> Response:
         """Call a cord and return its whole response.
 
         Args:
             method: the HTTP method.
             path: the cord's path, relative to the chute (``"generate"`` or ``"/generate"``).
             **options: ``json=`` or ``content=`` (the body), ``headers=``, ``params=``,
-                ``timeout=``, ``max_retries=``.
+                ``timeout=``, ``max_retries=``, and ``save_to=`` (a file a success body is
+                written to as it arrives, not held in memory; ``response.path`` is then
+                that file and ``response.content`` empty).
 
         Raises:
             ConfigurationError: for invalid arguments, before any traffic.
             APIStatusError: (a subclass per status) when the chute answers an error.
             APIConnectionError: when no complete response arrives.
         """
-        call = call_options(options, BODY_OPTIONS)
+        call = call_options(options, SAVING_OPTIONS)
         spec = self._caller.spec(self.target, method, path, call)
         return await self._caller.call(spec, _same)
 
-    async def get(self, path: str, **options: Unpack[CallOptions]) -> Response:
+    async def get(self, path: str, **options: Unpack[GetOptions]) -> Response:
         """``GET`` a cord; see :meth:`request`."""
-        call_options(options, CALL_OPTIONS)
+        call_options(options, GET_OPTIONS)
         return await self.request("GET", path, **options)
 
-    async def post(self, path: str, **options: Unpack[BodyOptions]) -> Response:
+    async def post(self, path: str, **options: Unpack[SavingOptions]) -> Response:
         """``POST`` to a cord; see :meth:`request`."""
         return await self.request("POST", path, **options)
 

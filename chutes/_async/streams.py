@@ -48,11 +48,11 @@ class _AsyncStream(Generic[T]):
         if self._closed:
             raise RuntimeError("this stream is closed")
         try:
-            self._raw, self.response = await self._caller.open(self._spec)
+            self._raw, self.response, deadline = await self._caller.open(self._spec)
         except BaseException:
             await self.aclose()
             raise
-        self._events = event_source(self._raw, self._tap, self._spec.url).aiter_sse()
+        self._events = event_source(self._raw, self._tap, self._spec.url, deadline).aiter_sse()
         return self._events
 
     async def __aenter__(self: S) -> S:

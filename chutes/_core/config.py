@@ -55,16 +55,20 @@ def _non_negative(name: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]
 
 @attrs.frozen
 class Timeout:
-    """Timeouts in seconds for each phase of a request; ``None`` means no limit.
+    """Timeouts in seconds for each phase of a request, and for a call as a whole; ``None``
+    means no limit.
 
     Defaults: connect 10 s, read 600 s (cold chutes and long generations are slow), write 60 s,
-    pool 30 s.
+    pool 30 s, no total. ``total`` bounds the whole call end to end: every attempt, every
+    backoff sleep and, for a stream, its whole life (each wait for bytes included, so a
+    server that drips a byte just under the read timeout cannot hold it longer).
     """
 
     connect: float | None = attrs.field(default=10.0, validator=_non_negative("connect timeout"))
     read: float | None = attrs.field(default=600.0, validator=_non_negative("read timeout"))
     write: float | None = attrs.field(default=60.0, validator=_non_negative("write timeout"))
     pool: float | None = attrs.field(default=30.0, validator=_non_negative("pool timeout"))
+    total: float | None = attrs.field(default=None, validator=_non_negative("total timeout"))
 
     @classmethod
     def coerce(cls, value: TimeoutTypes) -> Timeout:

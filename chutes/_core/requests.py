@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypedDict
@@ -55,14 +56,20 @@ class RequestSpec:
     timeout: Timeout
     max_retries: int
     target: Target
+    save_to: str | os.PathLike[str] | None = None
 
     def __repr__(self) -> str:
         return f"RequestSpec({self.method} {self.url})"
 
 
-def base_headers(config: ClientConfig) -> dict[str, str]:
-    """The headers every request of a client carries, computed once per client."""
-    headers = {"User-Agent": USER_AGENT, "Accept": "application/json, text/event-stream, */*"}
+def base_headers(config: ClientConfig, accept_encoding: str = "gzip, deflate") -> dict[str, str]:
+    """The headers every request of a client carries, computed once per client
+    (``accept_encoding``: the encodings the client's body decoding can honour)."""
+    headers = {
+        "User-Agent": USER_AGENT,
+        "Accept": "application/json, text/event-stream, */*",
+        "Accept-Encoding": accept_encoding,
+    }
     for name, value in config.default_headers:
         set_header(headers, name, value)
     headers.update(config.auth_headers())
@@ -116,6 +123,7 @@ class Call:
         params: query parameters.
         timeout: this call's timeout, overriding the client's.
         max_retries: this call's retry count, overriding the client's.
+        save_to: a file to stream a success body to, instead of holding it in memory.
     """
 
     json: Any = NOT_GIVEN
@@ -124,6 +132,7 @@ class Call:
     params: ParamsTypes | None = None
     timeout: TimeoutTypes | NotGiven = NOT_GIVEN
     max_retries: int | NotGiven = NOT_GIVEN
+    save_to: str | os.PathLike[str] | None = None
 
 
 class CallOptions(TypedDict, total=False):
@@ -142,8 +151,22 @@ class BodyOptions(CallOptions, total=False):
     content: bytes | None
 
 
+class SavingOptions(BodyOptions, total=False):
+    """:class:`BodyOptions` and ``save_to=``, a file the success body streams to."""
+
+    save_to: str | os.PathLike[str] | None
+
+
+class GetOptions(CallOptions, total=False):
+    """:class:`CallOptions` and ``save_to=``."""
+
+    save_to: str | os.PathLike[str] | None
+
+
 CALL_OPTIONS: Final = frozenset(CallOptions.__annotations__)
 BODY_OPTIONS: Final = frozenset(BodyOptions.__annotations__) | CALL_OPTIONS
+SAVING_OPTIONS: Final = BODY_OPTIONS | {"save_to"}
+GET_OPTIONS: Final = CALL_OPTIONS | {"save_to"}
 
 
 def call_options(options: Mapping[str, Any], allowed: frozenset[str]) -> Call:
@@ -222,6 +245,7 @@ def build_request(
             else check_max_retries(call.max_retries)
         ),
         target=target,
+        save_to=call.save_to,
     )
 
 
@@ -242,8 +266,8 @@ def build_download(
 ) -> RequestSpec:
     """A ``GET`` of an absolute URL a chute returned (an image URL).
 
-    The key goes along only when the URL has the chute's own scheme, host and port;
-    anywhere else the request carries no credentials at all.
+    The key and the default headers go along only when the URL has the chute's own scheme,
+    host and port; anywhere else the request carries no credentials at all.
 
     Raises:
         ConfigurationError: for anything but a plain absolute http(s) URL.
@@ -253,11 +277,13 @@ def build_download(
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
         raise ConfigurationError(f"cannot download {url!r}: not a plain http(s) URL")
-    same = _origin(parts) == _origin(urlsplit(target.base_url))
-    headers = dict(prepared_headers)
-    if not same:
-        for name in config.auth_headers():
-            headers.pop(name, None)
+    if _origin(parts) == _origin(urlsplit(target.base_url)):
+        headers = dict(prepared_headers)
+    else:
+        # Another origin gets no credentials of any kind: neither the key nor the caller's
+        # default headers (which may carry tokens of their own).
+        headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
+        headers["Accept-Encoding"] = prepared_headers.get("Accept-Encoding", "identity")
     return RequestSpec(
         method="GET",
         url=url,

@@ -34,16 +34,25 @@ from .._core.ratelimit import TokenBucket
 from .._core.requests import Call, RequestSpec, base_headers, build_download, build_request
 from .._core.targets import Target
 from .._core.usage import UsageTracker
+from .._files import saving
+from .._httpx import (
+    ACCEPT_ENCODING,
+    raw_chunks,
+    body_decoder,
+    deadline_error,
+    translate_errors,
+    wrap_response,
+)
 from .._httpx import build_request as httpx_request
-from .._httpx import translate_errors, wrap_response
 from .._response import Response
 from .._runtime import Runtime
-from .transport import WatchingTransport
+from .transport import WatchingTransport, hold_to_deadline
 
 __all__: list[str] = []
 
 T = TypeVar("T")
 LOGGER: Final = logging.getLogger("chutes")
+ERROR_BODY_LIMIT: Final = 64 * 1024  # what an error keeps of its body
 _HANDLER_MARK: Final = "_chutes_env_handler"
 
 
@@ -127,6 +136,7 @@ class CallRecord:
 
     attempts: int = 0
     headers: httpx.Headers | None = None
+    deadline: float | None = None  # when the call must end (monotonic), if it has a total
 
 
 class Caller:
@@ -148,7 +158,7 @@ class Caller:
         self.pool = pool
         self.usage = usage
         self.what = what
-        self._headers = base_headers(config)
+        self._headers = base_headers(config, ACCEPT_ENCODING)
 
     def spec(self, target: Target, method: str, path: str, call: Call) -> RequestSpec:
         """The request for ``method path`` on ``target`` with ``call``'s body and options.
@@ -164,37 +174,44 @@ class Caller:
         """Run the attempt loop: send, let the core decide, then return, sleep or raise.
 
         A success of a streamed call comes back with its body unread; any other response
-        has been read whole.
+        has been read (an error's body at most its first 64 KiB).
 
         Raises:
             APIStatusError: (a subclass per status) for an error status that is not retried.
-            APIConnectionError: when no complete response arrives.
+            APIConnectionError: when no complete response arrives (APITimeoutError past
+                the call's total timeout).
         """
         pool = self.pool
         http = pool.client(self.what)
-        request = httpx_request(spec, pool.urls)
+        total = spec.timeout.total
+        deadline = record.deadline = None if total is None else time.monotonic() + total
         while True:
             if pool.limiter is not None:
                 wait = pool.limiter.reserve()
                 if wait > 0:
                     try:
-                        Runtime.sleep(wait)
+                        self._pause(wait, deadline, spec)
                     except BaseException:
                         pool.limiter.refund()
                         raise
             started = time.monotonic()
+            left = None if deadline is None else deadline - started
             raw: httpx.Response | None = None
             try:
+                request = httpx_request(spec, pool.urls, left)
                 with translate_errors(spec.url):
                     raw = http.send(request, stream=True, follow_redirects=False)
-                streamed = retry.streams_body(stream, raw.status_code)
+                hold_to_deadline(raw, deadline)
                 content = None
-                if not streamed:
-                    with translate_errors(spec.url, response_started=True):
-                        content = raw.read()
+                if not (stream and raw.status_code < 300):
+                    content = self._read(raw, spec, deadline)
+                    if content is None:  # streamed to save_to
+                        content = b""
             except APIConnectionError as exc:
                 if raw is not None:
                     raw.close()
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise deadline_error(spec.url) from None
                 decision = self._decide(spec, record, started, error=exc)
                 if not isinstance(decision, retry.Retry):
                     raise
@@ -211,7 +228,43 @@ class Caller:
                 if isinstance(decision, retry.Fail):
                     raise status_error(response, retry_after=decision.retry_after)
             if decision.delay > 0:  # initial_delay=0 means never sleeping at all
-                Runtime.sleep(decision.delay)
+                self._pause(decision.delay, deadline, spec)
+
+    def _pause(self, seconds: float, deadline: float | None, spec: RequestSpec) -> None:
+        """Sleep, unless waking would be past the call's deadline."""
+        if deadline is not None and time.monotonic() + seconds >= deadline:
+            raise deadline_error(spec.url)
+        Runtime.sleep(seconds)
+
+    def _read(
+        self, raw: httpx.Response, spec: RequestSpec, deadline: float | None
+    ) -> bytes | None:
+        """Read a body: decoded and bounded (an error's to its first 64 KiB), or, for a
+        success with ``save_to``, streamed to that file (``None`` comes back then)."""
+        error = raw.status_code >= 300
+        save_to = None if error else spec.save_to
+        limit = None if save_to is not None else self.config.response_limits.body
+        decoder = body_decoder(raw, None if error else limit)
+        parts: list[bytes] = []
+        kept = 0
+        with translate_errors(spec.url, response_started=True), saving(save_to) as file:
+            for chunk in raw_chunks(raw):
+                if deadline is not None and time.monotonic() > deadline:
+                    raise deadline_error(spec.url)
+                for piece in decoder.feed(chunk):
+                    if file is not None:
+                        file.write(piece)
+                    else:
+                        parts.append(piece)
+                        kept += len(piece)
+                if error and kept >= ERROR_BODY_LIMIT:
+                    return b"".join(parts)[:ERROR_BODY_LIMIT]  # enough to say what went wrong
+            for piece in decoder.finish():
+                if file is not None:
+                    file.write(piece)
+                else:
+                    parts.append(piece)
+        return None if file is not None else b"".join(parts)
 
     def call(self, spec: RequestSpec, decode: Callable[[Response], T]) -> T:
         """Send ``spec``, decode the response, and count the call; a decoding failure
@@ -225,8 +278,9 @@ class Caller:
         self._record(spec, record, failed=False)
         return result
 
-    def open(self, spec: RequestSpec) -> tuple[httpx.Response, Response]:
-        """Send a streaming call and count it; the event-stream body comes back unread.
+    def open(self, spec: RequestSpec) -> tuple[httpx.Response, Response, float | None]:
+        """Send a streaming call and count it; the event-stream body comes back unread, with
+        the call's deadline, if it has one.
 
         Raises:
             DecodeError: for a success that is not ``text/event-stream``.
@@ -237,16 +291,15 @@ class Caller:
             content_type = response.headers.get("content-type")
             if not is_event_stream(content_type):
                 try:
-                    with translate_errors(spec.url, response_started=True):
-                        body = raw.read()
+                    body = self._read(raw, spec, record.deadline)
                 finally:
                     raw.close()
-                raise not_event_stream_error(content_type, body)
+                raise not_event_stream_error(content_type, body or b"")
         except ChutesError:
             self._record(spec, record, failed=True)
             raise
         self._record(spec, record, failed=False)
-        return raw, response
+        return raw, response, record.deadline
 
     def download(self, target: Target, url: str) -> bytes:
         """GET an absolute URL a chute returned, with this pool (the key only to the chute's

@@ -49,11 +49,11 @@ class _Stream(Generic[T]):
         if self._closed:
             raise RuntimeError("this stream is closed")
         try:
-            self._raw, self.response = self._caller.open(self._spec)
+            self._raw, self.response, deadline = self._caller.open(self._spec)
         except BaseException:
             self.close()
             raise
-        self._events = event_source(self._raw, self._tap, self._spec.url).iter_sse()
+        self._events = event_source(self._raw, self._tap, self._spec.url, deadline).iter_sse()
         return self._events
 
     def __enter__(self: S) -> S:

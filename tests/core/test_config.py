@@ -239,8 +239,8 @@ def test_log_level_invalid(value: str) -> None:
 
 
 def test_timeout_defaults() -> None:
-    """The default timeout is connect 10 s, read 600 s, write 60 s, pool 30 s."""
-    assert attrs.astuple(Timeout()) == (10.0, 600.0, 60.0, 30.0)
+    """The default timeout is connect 10 s, read 600 s, write 60 s, pool 30 s, no total."""
+    assert attrs.astuple(Timeout()) == (10.0, 600.0, 60.0, 30.0, None)
 
 
 @pytest.mark.parametrize(
