@@ -76,8 +76,8 @@ class _Pool(PoolState):
         return self.http
 
 
-def _new_http() -> httpx.AsyncClient:
-    return httpx.AsyncClient(follow_redirects=False)
+def _new_http(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=transport, follow_redirects=False)
 
 
 class AsyncClient(BaseClient):
@@ -93,6 +93,8 @@ class AsyncClient(BaseClient):
         retry_policy: what is retried and the backoff.
         default_headers: extra headers sent on every request.
         http_client: an ``httpx.AsyncClient`` to use; it is never closed by this client.
+        transport: an httpx transport for the ``httpx.AsyncClient`` this client makes and owns
+            (e.g. ``chutes.testing.FakeChutes``); not with ``http_client``.
         rate_limit: requests per minute (or a :class:`chutes.RateLimit`) for every task
             using this client and its ``with_options`` copies; off by default.
 
@@ -116,6 +118,7 @@ class AsyncClient(BaseClient):
         retry_policy: RetryPolicy | None = None,
         default_headers: Mapping[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         rate_limit: float | RateLimit | None = None,
     ) -> None:
         self._setup(
@@ -133,8 +136,10 @@ class AsyncClient(BaseClient):
             raise ConfigurationError(
                 "http_client must be an httpx.AsyncClient (Client takes httpx.Client)"
             )
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("give http_client or transport, not both")
         self._pool = _Pool(
-            http=http_client or _new_http(),
+            http=http_client or _new_http(transport),
             owned=http_client is None,
             limiter=make_limiter(self._config),
         )

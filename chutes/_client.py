@@ -61,8 +61,8 @@ class _Pool(PoolState):
         return self.http
 
 
-def _new_http() -> httpx.Client:
-    return httpx.Client(follow_redirects=False)
+def _new_http(transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    return httpx.Client(transport=transport, follow_redirects=False)
 
 
 class Client(BaseClient):
@@ -78,6 +78,8 @@ class Client(BaseClient):
         retry_policy: what is retried and the backoff.
         default_headers: extra headers sent on every request.
         http_client: an ``httpx.Client`` to use; it is never closed by this client.
+        transport: an httpx transport for the ``httpx.Client`` this client makes and owns
+            (e.g. ``chutes.testing.FakeChutes``); not with ``http_client``.
         rate_limit: requests per minute (or a :class:`chutes.RateLimit`) for every thread
             using this client and its ``with_options`` copies; off by default.
 
@@ -101,6 +103,7 @@ class Client(BaseClient):
         retry_policy: RetryPolicy | None = None,
         default_headers: Mapping[str, str] | None = None,
         http_client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
         rate_limit: float | RateLimit | None = None,
     ) -> None:
         self._setup(
@@ -118,8 +121,10 @@ class Client(BaseClient):
             raise ConfigurationError(
                 "http_client must be an httpx.Client (AsyncClient takes httpx.AsyncClient)"
             )
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("give http_client or transport, not both")
         self._pool = _Pool(
-            http=http_client or _new_http(),
+            http=http_client or _new_http(transport),
             owned=http_client is None,
             limiter=make_limiter(self._config),
         )
