@@ -1,4 +1,5 @@
-"""Fixtures for the platform tests: the fake on a test-owned clock, raw HTTP clients on it."""
+"""Fixtures for the platform tests: the fake on a test-owned clock, the socket server, and
+raw HTTP clients on each."""
 
 from __future__ import annotations
 
@@ -6,14 +7,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from server import KEY, LoopbackTransport, PlatformServer
 
 from chutes.testing import FakeChutes, FakeClock
 
-# Shaped like a real key: cpk_<32 hex>.<32 hex>.<32 alphanumerics>.
-KEY = (
-    "cpk_0123456789abcdef0123456789abcdef.fedcba9876543210fedcba9876543210."
-    "PLATFORMKEYabc123def456ghi789jkl"
-)
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
@@ -41,3 +38,23 @@ def anon(fake: FakeChutes) -> Iterator[httpx.Client]:
     """A raw httpx client on the fake that sends no key."""
     with httpx.Client(transport=fake) as client:
         yield client
+
+
+@pytest.fixture
+def platform_server() -> Iterator[PlatformServer]:
+    """The socket server on 127.0.0.1 (a free port), stopped after the test."""
+    server = PlatformServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def loopback(platform_server: PlatformServer) -> Iterator[LoopbackTransport]:
+    """A transport that sends any ``https://*.chutes.ai`` request to the socket server."""
+    transport = LoopbackTransport(platform_server.port)
+    try:
+        yield transport
+    finally:
+        transport.close()
