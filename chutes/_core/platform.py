@@ -599,9 +599,7 @@ def _conv() -> cattrs.Converter:
     validation so a failure names the field (``@ $.instances[2].instance_id``)."""
     global _converter
     if _converter is None:
-        conv = make_converter(
-            renames={**RENAMES, UsageBucket: {"amount_usd": "amount"}}, builders=False
-        )
+        conv = make_converter(renames={**RENAMES, UsageBucket: {"amount_usd": "amount"}})
         # cattrs reads this when it first generates a class's hook, which is later.
         conv.detailed_validation = True
         conv.register_structure_hook(_dt.datetime, _datetime_hook)
@@ -649,11 +647,20 @@ def _invalid(what: str, field: str, problem: str, data: Any) -> DecodeError:
     return DecodeError(f"the response is not a valid {what}: {field!r} {problem}", body=_body(data))
 
 
+def _structure(data: Any, cls: type[T]) -> T:
+    """``decoding.structure`` with this module's converter (the one call that names it).
+
+    Raises:
+        DecodeError: naming the path of the first bad field.
+    """
+    return structure(data, cls, converter=_conv())
+
+
 def _leaf(data: Any, cls: type[T], what: str, field: str, whole: Any) -> T:
-    """``structure(data, cls)`` for a field of a hand-decoded shape; a failure names the
-    field's whole path (``items[0].bucket``)."""
+    """:func:`_structure` for a field of a hand-decoded shape; a failure names the field's
+    whole path (``items[0].bucket``)."""
     try:
-        return structure(data, cls, converter=_conv())
+        return _structure(data, cls)
     except DecodeError as exc:
         reason = str(exc).partition(": ")[2].replace("@ $", f"@ {field}")
         raise _invalid(what, field, f"is invalid: {reason}", whole) from None
@@ -1106,7 +1113,7 @@ def warmup_event(sse_data_text: str) -> WarmupEvent:
             f"a warm-up event is not JSON ({exc}): {sse_data_text[:200]!r}",
             body=sse_data_text.encode("utf-8", errors="replace"),
         ) from None
-    return structure(data, WarmupEvent, converter=_conv())
+    return _structure(data, WarmupEvent)
 
 
 def is_cold_start(detail: Any) -> bool:
@@ -1132,7 +1139,7 @@ def account_info(data: Any) -> AccountInfo:
     """
     fields = _Fields(data, "AccountInfo")
     fields.array("permissions")  # cattrs would read a string as a list of its letters
-    return structure(data, AccountInfo, converter=_conv())
+    return _structure(data, AccountInfo)
 
 
 def quotas(data: Any) -> list[QuotaRule]:
