@@ -94,8 +94,10 @@ COLD_START_DETAIL: Final = "No instances available"
 _DAILY_LIMIT_TEXTS: Final = ("free models limit reached", "invalid free model")
 _MODEL_NOT_FOUND: Final = re.compile(r"^\s*model not found:\s*(.*?)\s*$", re.DOTALL)
 _MAX_LIST_LIMIT: Final = 5000
-# How deep ``$ref`` chains are followed; past it (or on a cycle) the ``$ref`` stays as is.
+# How deep ``$ref`` chains are followed, and how many are expanded in all; past either (or
+# on a cycle) the ``$ref`` stays as is.
 _MAX_REF_DEPTH: Final = 32
+_MAX_EXPANSIONS: Final = 1000
 
 
 # --- identity and targets ----------------------------------------------------------------
@@ -840,8 +842,9 @@ def body_schema(input_schema: Mapping[str, Any] | None) -> dict[str, Any] | None
     The platform wraps the body model: ``{"properties": {"input_args": {"$ref":
     "#/definitions/Model"}}, "definitions": {...}}``, while the body on the wire is the
     flat ``Model``. This unwraps ``input_args`` and resolves every ``$ref`` against
-    ``definitions`` (or ``$defs``). A ``$ref`` inside its own expansion (a recursive model)
-    or past 32 levels stays a ``$ref``, so the result is always finite.
+    ``definitions`` (or ``$defs``). A ``$ref`` inside its own expansion (a recursive model),
+    past 32 levels, or past 1000 expansions in all (models that share sub-models can
+    double at every level) stays a ``$ref``, so the result is always small and finite.
 
     Args:
         input_schema: the cord's ``input_schema`` as the platform sends it.
@@ -860,7 +863,7 @@ def body_schema(input_schema: Mapping[str, Any] | None) -> dict[str, Any] | None
     properties = input_schema.get("properties")
     if isinstance(properties, Mapping) and "input_args" in properties:
         target = properties["input_args"]
-    resolved = _resolve(target, definitions, ())
+    resolved = _resolve(target, definitions, (), [_MAX_EXPANSIONS])
     if not isinstance(resolved, dict):
         return None
     resolved.pop("definitions", None)
@@ -868,20 +871,26 @@ def body_schema(input_schema: Mapping[str, Any] | None) -> dict[str, Any] | None
     return resolved
 
 
-def _resolve(node: Any, definitions: Mapping[str, Any], seen: tuple[str, ...]) -> Any:
+def _resolve(
+    node: Any, definitions: Mapping[str, Any], seen: tuple[str, ...], budget: list[int]
+) -> Any:
     if isinstance(node, list):
-        return [_resolve(item, definitions, seen) for item in node]
+        return [_resolve(item, definitions, seen, budget) for item in node]
     if not isinstance(node, Mapping):
         return node
     ref = node.get("$ref")
     if isinstance(ref, str):
         name = ref.rpartition("/")[2]
         local = ref.startswith(("#/definitions/", "#/$defs/"))
-        if local and name in definitions and name not in seen and len(seen) < _MAX_REF_DEPTH:
-            expanded = _resolve(definitions[name], definitions, (*seen, name))
-            siblings = {k: _resolve(v, definitions, seen) for k, v in node.items() if k != "$ref"}
+        deep = name in seen or len(seen) >= _MAX_REF_DEPTH
+        if local and name in definitions and not deep and budget[0] > 0:
+            budget[0] -= 1
+            expanded = _resolve(definitions[name], definitions, (*seen, name), budget)
+            siblings = {
+                k: _resolve(v, definitions, seen, budget) for k, v in node.items() if k != "$ref"
+            }
             return {**expanded, **siblings} if isinstance(expanded, dict) else expanded
-    return {key: _resolve(value, definitions, seen) for key, value in node.items()}
+    return {key: _resolve(value, definitions, seen, budget) for key, value in node.items()}
 
 
 def _cord(data: Any, index: int, whole: Any) -> Cord:

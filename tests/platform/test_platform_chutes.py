@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -446,6 +447,28 @@ def test_body_schema_bounds_deep_chains() -> None:
         depth += 1
     assert 0 < depth < 100
     assert "$ref" in node
+
+
+def test_body_schema_bounds_shared_submodels() -> None:
+    """Models that use the next one twice (doubling per level) stop at the expansion budget."""
+    definitions = {
+        f"D{i}": {
+            "properties": {
+                "a": {"$ref": f"#/definitions/D{i + 1}"},
+                "b": {"$ref": f"#/definitions/D{i + 1}"},
+            }
+        }
+        for i in range(30)
+    }
+    definitions["D30"] = {"type": "integer"}
+    schema = {
+        "properties": {"input_args": {"$ref": "#/definitions/D0"}},
+        "definitions": definitions,
+    }
+    resolved = body_schema(schema)
+    assert resolved is not None
+    assert len(json.dumps(resolved)) < 1_000_000
+    assert '"$ref"' in json.dumps(resolved)
 
 
 def test_body_schema_leaves_unknown_refs() -> None:
