@@ -5,7 +5,8 @@ Run it with no key and no network (it uses the shipped fake platform)::
     python examples/quickstart.py
 
 With ``CHUTES_API_KEY`` set it calls the real platform; with ``--url`` any OpenAI-compatible
-server (steps the server does not have are reported as skipped).
+server, never the fake (steps the server does not have are reported as skipped; with no
+``CHUTES_API_KEY`` a placeholder key is sent, which keyless local servers ignore).
 """
 
 from __future__ import annotations
@@ -32,8 +33,13 @@ def main(
     model: str = DEFAULT_MODEL,
     out_dir: Path | None = None,
 ) -> None:
-    """Run the four steps with ``client``, against ``url`` or the platform's chutes."""
-    out = Path(out_dir or tempfile.mkdtemp(prefix="chutes-quickstart-"))
+    """Run the four steps with ``client``, against ``url`` or the platform's chutes; files
+    go to ``out_dir`` (a temporary directory, removed at the end, when not given)."""
+    if out_dir is None:
+        with tempfile.TemporaryDirectory(prefix="chutes-quickstart-") as temporary:
+            main(client, url=url, model=model, out_dir=Path(temporary))
+        return
+    out = Path(out_dir)
     llm = client.chute(url=url) if url else client.llm
     messages = [{"role": "user", "content": "Say hello to a new chutes user in one sentence."}]
 
@@ -63,6 +69,19 @@ def main(
         print("cord: skipped (this server has no /speak cord)")
     else:
         print("cord:", speech.save(out / "hello.wav"), f"({speech.content_type})")
+
+
+PLACEHOLDER_KEY = "no-key"
+
+
+def fake_platform() -> FakeChutes:
+    """The offline fake with what the quickstart calls: the gateway model, a diffusion chute
+    and a TTS chute."""
+    fake = FakeChutes(api_key="quickstart-key")
+    fake.add_model(DEFAULT_MODEL)
+    fake.add_chute(IMAGE_CHUTE, template=None)
+    fake.cord(TTS_CHUTE, "/speak", _fake_speak)
+    return fake
 
 
 def _fake_speak(request: FakeRequest) -> Reply:
@@ -96,11 +115,12 @@ def run(argv: Sequence[str] | None = None) -> None:
     if os.environ.get("CHUTES_API_KEY"):
         print(f"Using {args.url or 'the chutes.ai platform'} (CHUTES_API_KEY is set).")
         client = chutes.Client()
+    elif args.url:
+        print(f"Using {args.url} with a placeholder key (CHUTES_API_KEY is not set).")
+        client = chutes.Client(api_key=PLACEHOLDER_KEY)
     else:
         print("No CHUTES_API_KEY set: using the offline fake platform (chutes.testing).")
-        fake = FakeChutes(api_key="quickstart-key")
-        fake.cord(args.url or TTS_CHUTE, "/speak", _fake_speak)
-        client = fake.client()
+        client = fake_platform().client()
     with client:
         main(client, url=args.url, model=args.model, out_dir=args.out)
 

@@ -47,8 +47,10 @@ def examples(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 @pytest.fixture
 def fake() -> FakeChutes:
-    """A fake platform with the TTS cord the examples call."""
+    """A fake platform with the chutes and the model the examples call."""
     fake = FakeChutes(api_key=KEY)
+    fake.add_model("deepseek-ai/DeepSeek-V3-0324")
+    fake.add_chute("chutes/FLUX.1-schnell", template=None)
     fake.cord("chutes/kokoro", "/speak", speak)
     return fake
 

@@ -76,8 +76,10 @@ def types_of(payload: dict[str, Any], keys: dict[str, type]) -> dict[str, type]:
 
 @pytest.fixture
 def fake() -> FakeChutes:
-    """A fake platform."""
-    return FakeChutes(api_key=KEY)
+    """A fake platform with the chute at ``CHUTE_URL`` (every built-in route)."""
+    fake = FakeChutes(api_key=KEY)
+    fake.add_chute("myuser/my-llm", template=None)
+    return fake
 
 
 @pytest.fixture

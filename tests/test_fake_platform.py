@@ -12,6 +12,7 @@ import pytest
 from pngcheck import PNG_SIGNATURE, png_size
 
 import chutes
+from chutes._core.platform import chute_id as platform_chute_id
 from chutes.testing import FakeChutes, FakeRequest, Reply
 
 KEY = "fake-platform-secret-KEY-0123456789abcdef"
@@ -23,10 +24,28 @@ MESSAGES = [{"role": "user", "content": "Please tell me about the lighthouse kee
 LONG_REPLY = "one two three four five six seven eight"
 
 
+# The chutes these tests call. The fake is strict like the platform, so each is added; with
+# no template they serve every built-in route (chat, embeddings, images, /generate).
+CHUTES = (
+    CHUTE,
+    "myuser/My_Model.v2",
+    "other/llm",
+    "me/embed",
+    "me/flux",
+    "me/tts",
+    "chutes/FLUX.1-schnell",
+)
+ADDRESSES = ("slug:myuser-my-llm-x7k2p", f"id:{CHUTE_ID}", "http://127.0.0.1:8000")
+
+
 @pytest.fixture
 def fake() -> FakeChutes:
-    """A fake platform accepting ``KEY``."""
-    return FakeChutes(api_key=KEY)
+    """A fake platform accepting ``KEY``, with the chutes and the gateway model used here."""
+    fake = FakeChutes(api_key=KEY)
+    for chute in CHUTES + ADDRESSES:
+        fake.add_chute(chute, template=None)
+    fake.add_model(MODEL)
+    return fake
 
 
 @pytest.fixture
@@ -94,15 +113,21 @@ def test_recorded_url_and_path_follow_addressing(
     )
 
 
-@pytest.mark.parametrize(("address", "base"), ADDRESSING)
-def test_known_chutes_are_served_with_any_chute_off(
-    address: Callable[[Any], Any], base: str
-) -> None:
-    """With ``any_chute=False`` a chute made known by ``add_chute`` (its URL) is served."""
-    fake = FakeChutes(api_key=KEY, any_chute=False)
-    fake.add_chute(base)
+@pytest.mark.parametrize(
+    "address",
+    [
+        pytest.param(lambda c: c.chute(CHUTE), id="name"),
+        pytest.param(lambda c: c.chute(slug="myuser-my-llm"), id="slug"),
+        pytest.param(lambda c: c.chute(id=platform_chute_id(CHUTE)), id="uuid5-id"),
+    ],
+)
+def test_one_added_chute_answers_at_name_slug_and_id(address: Callable[[Any], Any]) -> None:
+    """A chute added by name is served at its slug's subdomain and at its platform id."""
+    fake = FakeChutes(api_key=KEY)
+    added = fake.add_chute(CHUTE)
     with fake.client() as client:
         assert chat_text(address(client))
+    assert fake.requests[-1].chute_id == added == platform_chute_id(CHUTE)
 
 
 def test_recorded_request_method_and_json_body(
@@ -456,6 +481,7 @@ def test_embeddings_differ_by_input(sync_client: chutes.Client) -> None:
 def test_embedding_dimension_is_settable(dim: int) -> None:
     """``FakeChutes(embedding_dim=N)`` gives vectors of N floats."""
     fake = FakeChutes(api_key=KEY, embedding_dim=dim)
+    fake.add_chute("me/embed", template=None)
     with fake.client() as client:
         vector = client.chute("me/embed").embeddings.create(model="e", input="hi").data[0].embedding
     assert len(vector) == dim
@@ -470,9 +496,9 @@ def test_models_list(sync_client: chutes.Client) -> None:
 
 
 def test_gateway_models_carry_platform_fields(sync_client: chutes.Client) -> None:
-    """The gateway's model list has chute_id, pricing and confidential_compute in ``.raw``."""
+    """The gateway's model list has chute_id, price, pricing and confidential_compute."""
     model = sync_client.llm.models.list().data[0]
-    assert {"chute_id", "pricing", "confidential_compute"} <= set(model.raw)
+    assert {"chute_id", "price", "pricing", "confidential_compute"} <= set(model.raw)
 
 
 def test_gateway_model_chute_id_is_uuid(sync_client: chutes.Client) -> None:
@@ -750,15 +776,14 @@ UNKNOWN = [
     pytest.param(lambda c: c.chute("nobody/nothing"), id="name"),
     pytest.param(lambda c: c.chute(slug="nobody-nothing"), id="slug"),
     pytest.param(lambda c: c.chute(id=CHUTE_ID), id="uuid"),
-    pytest.param(lambda c: c.llm, id="llm"),
     pytest.param(lambda c: c.chute(url="http://127.0.0.1:9"), id="url"),
 ]
 
 
 @pytest.mark.parametrize("address", UNKNOWN)
 def test_unknown_chute_is_not_found(address: Callable[[Any], Any]) -> None:
-    """With ``any_chute=False`` an unknown chute gets 404 "No matching chute found!"."""
-    fake = FakeChutes(api_key=KEY, any_chute=False)
+    """By default (strict) an unknown chute gets 404 "No matching chute found!"."""
+    fake = FakeChutes(api_key=KEY)
     fake.add_chute("someone/else")
     with fake.client() as client, pytest.raises(chutes.NotFoundError) as caught:
         chat_text(address(client))

@@ -1,6 +1,8 @@
 """pytest fixtures for code that uses chutes (registered through the ``pytest11`` entry point).
 
-- ``fake_chutes``: a fresh :class:`chutes.testing.FakeChutes` accepting the key ``test-key``.
+- ``fake_chutes``: a fresh :class:`chutes.testing.FakeChutes` accepting the key ``test-key``;
+  strict like the platform, so a test adds the chutes and models it calls
+  (``fake_chutes.add_chute("me/llm")``, ``fake_chutes.add_model(...)``).
 - ``chutes_client``: a ``chutes.Client`` on that fake, closed after the test.
 - ``async_chutes_client``: a ``chutes.AsyncClient`` on that fake, closed after the test.
 
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def fake_chutes() -> FakeChutes:
-    """A fake chutes platform that accepts the key ``test-key``."""
+    """A fake chutes platform that accepts the key ``test-key`` (add the chutes you call)."""
     from chutes.testing import FakeChutes
 
     return FakeChutes(api_key="test-key")

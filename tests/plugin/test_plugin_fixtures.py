@@ -33,6 +33,7 @@ def test_chutes_client_calls_reach_fake(
     fake_chutes: FakeChutes, chutes_client: chutes.Client
 ) -> None:
     """A call through ``chutes_client`` shows up in ``fake_chutes.requests``."""
+    fake_chutes.add_chute("me/llm")
     chutes_client.chute("me/llm").chat.completions.create(model="m", messages=MESSAGES)
     (recorded,) = fake_chutes.requests
     assert recorded.chute == "https://me-llm.chutes.ai"
@@ -46,6 +47,12 @@ def test_chutes_client_sees_fake_configuration(
     fake_chutes.reply("me/llm", "Configured reply.")
     reply = chutes_client.chute("me/llm").chat.completions.create(model="m", messages=MESSAGES)
     assert reply.choices[0].message.content == "Configured reply."
+
+
+def test_fake_chutes_fixture_is_strict(chutes_client: chutes.Client) -> None:
+    """``fake_chutes`` is strict like the platform: a chute nobody added answers 404."""
+    with pytest.raises(chutes.NotFoundError, match="No matching chute found!"):
+        chutes_client.chute("me/llm").chat.completions.create(model="m", messages=MESSAGES)
 
 
 def test_chutes_client_sees_fake_faults(
@@ -84,6 +91,8 @@ async def test_both_clients_share_one_fake(
     async_chutes_client: chutes.AsyncClient,
 ) -> None:
     """``chutes_client`` and ``async_chutes_client`` talk to the same ``fake_chutes``."""
+    fake_chutes.add_chute("me/llm")
+    fake_chutes.add_chute("me/other")
     chutes_client.chute("me/llm").chat.completions.create(model="m", messages=MESSAGES)
     await async_chutes_client.chute("me/other").chat.completions.create(
         model="m", messages=MESSAGES
