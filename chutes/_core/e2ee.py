@@ -381,6 +381,12 @@ class NoncePool:
     def __repr__(self) -> str:
         return f"NoncePool(chute_id={self.chute_id!r}, instances={len(self._slots)})"
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The pool's clock: read it just before sending the instances request, for
+        :meth:`add`."""
+        return self._clock
+
     def add(self, instances: E2EEInstances, now: float | None = None) -> None:
         """Add the nonces of an instances answer.
 
