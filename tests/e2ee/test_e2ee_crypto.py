@@ -383,8 +383,9 @@ def fresh_check() -> Iterator[None]:
 
 @pytest.mark.usefixtures("fresh_check")
 def test_require_e2ee_passes_with_cryptography() -> None:
-    """With cryptography >= 47 installed, require_e2ee() returns quietly."""
-    assert require_e2ee() is None
+    """With cryptography >= 47 installed, require_e2ee() returns quietly, and remembers."""
+    require_e2ee()
+    assert _e2ee._check_backend.cache_info().currsize == 1
 
 
 @pytest.mark.usefixtures("fresh_check")
