@@ -22,6 +22,7 @@ from chutes._core.e2ee import (
     ErrorEvent,
     InitEvent,
     NoncePool,
+    NonceTicket,
     PlainUsageEvent,
     UnexpectedEvent,
     classify_e2ee_failure,
@@ -61,6 +62,17 @@ def answer(instances: int = 1, nonces: int = 10, expires_in: float = 60.0) -> di
         "nonce_expires_in": expires_in,
         "nonce_expires_at": 1_800_000_060,
     }
+
+
+def drain(pool: NoncePool, limit: int = 1000) -> list[NonceTicket]:
+    """Take until the pool is empty (at most ``limit`` times)."""
+    taken = []
+    for _ in range(limit):
+        ticket = pool.take()
+        if ticket is None:
+            return taken
+        taken.append(ticket)
+    raise AssertionError(f"the pool gave more than {limit} nonces")
 
 
 def pool_with(clock: Clock, **kwargs: Any) -> NoncePool:
@@ -291,7 +303,7 @@ def test_pool_hands_out_each_nonce_once() -> None:
 def test_pool_spreads_over_instances() -> None:
     """Consecutive takes turn from instance to instance."""
     pool = pool_with(Clock(), instances=3, nonces=2)
-    order = [ticket.instance.instance_id for ticket in iter(pool.take, None)]
+    order = [ticket.instance.instance_id for ticket in drain(pool)]
     assert order == ["i0", "i1", "i2", "i0", "i1", "i2"]
 
 
@@ -347,7 +359,7 @@ def test_pool_discard_instance() -> None:
     pool = pool_with(Clock(), instances=2, nonces=3)
     pool.discard_instance("i0")
     pool.discard_instance("unknown")
-    assert {t.instance.instance_id for t in iter(pool.take, None)} == {"i1"}
+    assert {t.instance.instance_id for t in drain(pool)} == {"i1"}
 
 
 def test_pool_avoid() -> None:
@@ -449,7 +461,7 @@ def test_pool_survives_concurrent_adds_and_discards() -> None:
         thread.join(timeout=10)
     assert not any(thread.is_alive() for thread in threads)
     remaining = pool.count()
-    drained = [ticket.instance.instance_id for ticket in iter(pool.take, None)]
+    drained = [ticket.instance.instance_id for ticket in drain(pool, limit=2 * 20 * 50)]
     # Each adder ends with a discard of i4, so whatever add came last, i4 is gone.
     assert (len(drained), pool.count(), "i4" in drained) == (remaining, 0, False)
     assert 0 < len(taken) + remaining <= 2 * 20 * 50
@@ -471,6 +483,7 @@ def test_pool_survives_concurrent_adds_and_discards() -> None:
             429, "Free models limit reached for today", False, Action.NOT_E2EE, id="429-daily"
         ),
         pytest.param(429, "Invalid free model", False, Action.NOT_E2EE, id="429-free-model"),
+        pytest.param(429, "Rate limit exceeded", False, Action.NOT_E2EE, id="429-rate-limit"),
         pytest.param(502, "Instance requires key exchange", False, Action.OTHER_INSTANCE, id="502"),
         pytest.param(502, "Bad gateway", True, Action.OTHER_INSTANCE, id="502-other"),
         pytest.param(404, "Instance not found", False, Action.OTHER_INSTANCE, id="404-instance"),
