@@ -24,7 +24,6 @@ derived from one another.
 from __future__ import annotations
 
 import base64
-import binascii
 import collections
 import enum
 import json
@@ -44,6 +43,7 @@ __all__ = [
     "AEAD_TAG_SIZE",
     "CHUTE_ID_HEADER",
     "CONTENT_TYPE",
+    "DONE_EVENT",
     "HKDF_SALT_SIZE",
     "INSTANCES_PATH",
     "INSTANCE_ID_HEADER",
@@ -302,7 +302,7 @@ def _parse_instance(item: Any, chute_id: str) -> E2EEInstance:
         if not isinstance(raw_key, str):
             raise ValueError
         public_key = base64.b64decode(raw_key, validate=True)
-    except (ValueError, binascii.Error):
+    except ValueError:  # binascii.Error included
         raise E2EEError(
             "the instance's 'e2e_pubkey' is not base64", chute_id=chute_id, instance_id=instance_id
         ) from None
@@ -414,7 +414,9 @@ class NoncePool:
                     # key would encrypt for a key the instance no longer holds.
                     if slot is None:
                         self._turn.append(instance.instance_id)
-                    slot = _Slot(instance, collections.deque())
+                    # The pool is the one place that tracks nonces: the instance it keeps
+                    # (and hands out in tickets) lists none.
+                    slot = _Slot(attrs.evolve(instance, nonces=()), collections.deque())
                     self._slots[instance.instance_id] = slot
                 slot.nonces.extend((nonce, deadline) for nonce in instance.nonces)
 

@@ -308,10 +308,15 @@ def test_pool_spreads_over_instances() -> None:
 
 
 def test_pool_ticket_carries_the_instance_key() -> None:
-    """A ticket names the instance whose key the body is encrypted for."""
+    """A ticket names the instance whose key the body is encrypted for (the pool alone
+    tracks nonces, so the instance in the ticket lists none)."""
     ticket = pool_with(Clock()).take()
     assert ticket is not None
-    assert (ticket.instance.instance_id, ticket.instance.public_key) == ("i0", KEY)
+    assert (ticket.instance.instance_id, ticket.instance.public_key, ticket.instance.nonces) == (
+        "i0",
+        KEY,
+        (),
+    )
 
 
 def test_pool_expiry_keeps_a_safety_margin() -> None:
