@@ -214,7 +214,7 @@ class FakeE2EE:
 
         The checks follow the platform's order: required headers (422), the nonce (403,
         unknown, spent, expired, or issued for another instance or chute), the instance
-        (404 unknown, 410 retired), the body (400 empty or not decryptable), an old
+        (410 retired), the body (400 empty or not decryptable), an old
         instance's refusal of a plain request (400), and the stream flags (400).
 
         Args:
@@ -242,9 +242,8 @@ class FakeE2EE:
         instance_id = lower[INSTANCE_ID_HEADER.lower()]
         if not self._spend(chute_id, instance_id, lower[NONCE_HEADER.lower()]):
             return E2EERejection(403, NONCE_ERROR_DETAIL)
-        instance = self._instances.get(instance_id)
-        if instance is None:
-            return E2EERejection(404, "Instance not found")
+        # Nonces are issued for known instances only, so a spent nonce names one of them.
+        instance = self._instances[instance_id]
         if instance.retired:
             return E2EERejection(410, GONE)
         stream = lower.get(STREAM_HEADER.lower(), "false").lower() == "true"

@@ -66,7 +66,7 @@ def answer(instances: int = 1, nonces: int = 10, expires_in: float = 60.0) -> di
 
 def drain(pool: NoncePool, limit: int = 1000) -> list[NonceTicket]:
     """Take until the pool is empty (at most ``limit`` times)."""
-    taken = []
+    taken: list[NonceTicket] = []
     for _ in range(limit):
         ticket = pool.take()
         if ticket is None:

@@ -282,11 +282,26 @@ def test_undecryptable_body_is_a_400(fake: FakeE2EE, body: bytes) -> None:
     assert fake.open(body, headers) == E2EERejection(400, "E2E decryption failed")
 
 
-def test_body_without_response_key_is_a_400(fake: FakeE2EE) -> None:
-    """A request that decrypts but carries no e2e_response_pk cannot be answered: 400."""
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(BODY, id="no-response-key"),
+        pytest.param({**BODY, "e2e_response_pk": 42}, id="response-key-not-str"),
+        pytest.param(
+            {**BODY, "e2e_response_pk": base64.b64encode(bytes(100)).decode()},
+            id="response-key-short",
+        ),
+        pytest.param(["not", "an", "object"], id="list"),
+    ],
+)
+def test_decrypted_body_without_a_usable_response_key_is_a_400(
+    fake: FakeE2EE, payload: Any
+) -> None:
+    """A request that decrypts but cannot be answered (no ML-KEM-768 response key, or not
+    a JSON object) gets 400."""
     chosen = ticket(fake)
     kem_ct, key = encapsulate(chosen.instance.public_key, INFO_REQUEST)
-    wire = kem_ct + seal(key, gzip.compress(json.dumps(BODY).encode()))
+    wire = kem_ct + seal(key, gzip.compress(json.dumps(payload).encode()))
     headers = invoke_headers(
         CHUTE, chosen.instance.instance_id, chosen.nonce, stream=False, path="/"
     )
