@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from server import KEY, LoopbackTransport, PlatformServer
+from platform_server import KEY, LoopbackTransport, PlatformServer
 
 from chutes.testing import FakeChutes, FakeClock
 

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import httpx
 import pytest
-from server import (
+from platform_server import (
     KEY,
     MODEL,
     SCOPED_KEY,
