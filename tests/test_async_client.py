@@ -432,8 +432,9 @@ async def test_retryable_status_retried_max_retries_times(
     status: int,
     error_class: type[chutes.APIStatusError],
 ) -> None:
-    """A retryable status is sent max_retries+1 times in all, then raised."""
-    route = router.post(URL).respond(status)
+    """A retryable status is sent max_retries+1 times in all, then raised (a 429 of the
+    capacity kind: a JSON body)."""
+    route = router.post(URL).respond(status, json={"detail": "busy"})
     chute = make_async_client(max_retries=2).chute(NAME)
     await _raises(chute.post("/x"), error_class)
     assert route.call_count == 3
@@ -528,7 +529,10 @@ async def test_retry_after_header_sets_delay(
     delay: float,
 ) -> None:
     """A Retry-After or retry-after-ms header sets the delay before the next attempt."""
-    router.post(URL).side_effect = [httpx.Response(429, headers=headers), httpx.Response(200)]
+    router.post(URL).side_effect = [
+        httpx.Response(429, headers=headers, json={"detail": "busy"}),
+        httpx.Response(200),
+    ]
     await aclient.chute(NAME).post("/x")
     assert sleeps == [delay]
 

@@ -427,8 +427,9 @@ def test_retryable_status_retried_max_retries_times(
     status: int,
     error_class: type[chutes.APIStatusError],
 ) -> None:
-    """A retryable status is sent max_retries+1 times in all, then raised."""
-    route = router.post(URL).respond(status)
+    """A retryable status is sent max_retries+1 times in all, then raised (a 429 of the
+    capacity kind: a JSON body)."""
+    route = router.post(URL).respond(status, json={"detail": "busy"})
     chute = make_client(max_retries=2).chute(NAME)
     _raises(lambda: chute.post("/x"), error_class)
     assert route.call_count == 3
@@ -523,7 +524,10 @@ def test_retry_after_header_sets_delay(
     delay: float,
 ) -> None:
     """A Retry-After or retry-after-ms header sets the delay before the next attempt."""
-    router.post(URL).side_effect = [httpx.Response(429, headers=headers), httpx.Response(200)]
+    router.post(URL).side_effect = [
+        httpx.Response(429, headers=headers, json={"detail": "busy"}),
+        httpx.Response(200),
+    ]
     client.chute(NAME).post("/x")
     assert sleeps == [delay]
 

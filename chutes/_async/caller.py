@@ -26,7 +26,7 @@ import httpx
 
 from .._core import retry
 from .._core.config import ClientConfig
-from .._core.errors import APIConnectionError, ChutesError, status_error
+from .._core.errors import APIConnectionError, ChutesError, classify_429, status_error
 from .._core.events import is_event_stream, not_event_stream_error
 from .._core.models import Usage
 from .._core.ratelimit import TokenBucket
@@ -335,8 +335,12 @@ class AsyncCaller:
         else:
             assert error is not None
             status, outcome = None, error.failure.name.lower()
+        reason = None
+        if status == 429 and response is not None:
+            reason = classify_429(response.content, response.headers.get("content-type"))
         decision = retry.decide(
             self.config.retry_policy,
+            reason=reason,
             attempt=record.attempts,
             max_retries=spec.max_retries,
             now=time.time(),

@@ -22,6 +22,7 @@ __all__ = ["NOT_GIVEN", "NotGiven", "ResponseLimits", "RetryPolicy", "Timeout"]
 
 ENV_API_KEY: Final = "CHUTES_API_KEY"
 ENV_API_URL: Final = "CHUTES_API_URL"
+ENV_LLM_URL: Final = "CHUTES_LLM_URL"
 ENV_LOG: Final = "CHUTES_LOG"
 DEFAULT_API_URL: Final = "https://api.chutes.ai"
 DEFAULT_DOMAIN: Final = "chutes.ai"
@@ -116,6 +117,10 @@ class RetryPolicy:
         jitter: spread each delay randomly over [delay/2, delay] so clients do not retry in step.
         statuses: the HTTP statuses that are retried.
         retry_read_timeouts: also retry read timeouts (risks running the work twice).
+        retry_rate_limited: also retry a 429 from the edge's rate limit (a retry soon
+            lengthens the ban; lower the rate instead). A daily limit is never retried.
+        wait_for_hot: on a 503 from a cold chute, wait up to this many seconds for it to be
+            hot (following its warm-up), then send once more; ``None`` (the default): off.
     """
 
     initial_delay: float = attrs.field(default=0.5, validator=_non_negative("initial_delay"))
@@ -125,6 +130,8 @@ class RetryPolicy:
         default=frozenset({408, 429, 500, 502, 503}), converter=_statuses
     )
     retry_read_timeouts: bool = False
+    retry_rate_limited: bool = False
+    wait_for_hot: float | None = attrs.field(default=None, validator=_non_negative("wait_for_hot"))
 
 
 def _positive_size(name: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
@@ -198,6 +205,7 @@ class ClientConfig:
     retry_policy: RetryPolicy
     default_headers: tuple[tuple[str, str], ...]
     log_level: str | None
+    llm_url: str = "https://llm.chutes.ai"
     rate_limit: RateLimit | None = None
     response_limits: ResponseLimits = DEFAULT_LIMITS
 
@@ -316,6 +324,7 @@ def make_config(
     default_headers: Mapping[str, str] | None,
     rate_limit: float | RateLimit | None = None,
     response_limits: ResponseLimits | None = None,
+    llm_url: str | None = None,
 ) -> ClientConfig:
     """Validate the client's arguments, fill gaps from ``env``, and freeze them.
 
@@ -351,7 +360,9 @@ def make_config(
         raise ConfigurationError(
             f"{ENV_LOG} must be one of {', '.join(sorted(_LOG_LEVELS))}, got {level!r}"
         )
+    gateway = llm_url if llm_url is not None else env.get(ENV_LLM_URL) or f"https://llm.{domain}"
     return ClientConfig(
+        llm_url=normalize_base_url(gateway, what="llm_url"),
         api_key=key,
         auth_header=header,
         api_url=normalize_base_url(url, what="api_url"),

@@ -14,8 +14,9 @@ header. The tree::
     │   ├── PaymentRequiredError 402 (.quota_reset)
     │   ├── PermissionDeniedError 403
     │   ├── NotFoundError 404
+    │   │   └── ModelNotFoundError      the gateway's "model not found: X" (.model, .suggestions)
     │   ├── UnprocessableEntityError 422
-    │   ├── RateLimitError 429 (.retry_after)
+    │   ├── RateLimitError 429 (.retry_after, .reason)
     │   └── InternalServerError >=500
     │       └── ServiceUnavailableError 503
     ├── StreamError                 error line/event inside a stream, or a stream cut short
@@ -31,7 +32,7 @@ import html
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from .public import export
 
@@ -46,6 +47,7 @@ __all__ = [
     "ConnectionFailure",
     "DecodeError",
     "InternalServerError",
+    "ModelNotFoundError",
     "NotFoundError",
     "PaymentRequiredError",
     "PermissionDeniedError",
@@ -190,12 +192,38 @@ class NotFoundError(APIStatusError):
     """HTTP 404: no such chute, cord or model."""
 
 
+class ModelNotFoundError(NotFoundError):
+    """The gateway's 404 ``"model not found: X"``: often a stale model name.
+
+    Attributes:
+        model: the name the gateway did not know.
+        suggestions: close names from the gateway's ``/v1/models`` (best effort; empty when
+            none is close or the list could not be read).
+    """
+
+    model: str = ""
+    suggestions: tuple[str, ...] = ()
+
+
 class UnprocessableEntityError(APIStatusError):
     """HTTP 422: the body did not validate on the chute."""
 
 
+RateLimitReason = Literal["daily_limit", "rate_limited", "capacity"]
+
+
 class RateLimitError(APIStatusError):
-    """HTTP 429: every instance is busy, or the edge is rate limiting this client."""
+    """HTTP 429, for one of three reasons the platform gives under one status.
+
+    Attributes:
+        reason: ``"daily_limit"`` (the free-model daily limit, or an invalid free model:
+            retrying today does not help, so it is never retried), ``"rate_limited"`` (the
+            edge's per-minute limit, a body that is not JSON: retrying soon lengthens the
+            ban, so it is not retried by default) or ``"capacity"`` (every instance is busy,
+            and any other JSON 429: retried).
+    """
+
+    reason: RateLimitReason = "capacity"
 
 
 class InternalServerError(APIStatusError):
@@ -272,12 +300,22 @@ def status_error(response: ResponseLike, *, retry_after: float | None = None) ->
 
     The message is the server's own words: ``detail`` (string, or an object's ``message``),
     OpenAI's ``error.message``, or the text of a plain or HTML body; never the raw body.
+    A 429 says which kind it is; the gateway's "model not found" is a ModelNotFoundError.
     """
     status = response.status_code
-    body, detail, message = describe_body(response.content, response.headers.get("content-type"))
+    content_type = response.headers.get("content-type")
+    body, detail, message = describe_body(response.content, content_type)
     if not message:
         message = f"HTTP {status}"
-    return _error_class(status)(
+    cls = _error_class(status)
+    reason: RateLimitReason | None = None
+    model = parse_model_not_found(detail) if status == 404 else None
+    if status == 429:
+        reason = classify_429(response.content, content_type)
+        message = _RATE_LIMIT_HINTS[reason].format(message=message)
+    elif model is not None:
+        cls = ModelNotFoundError
+    error = cls(
         message,
         response=response,
         status_code=status,
@@ -286,6 +324,46 @@ def status_error(response: ResponseLike, *, retry_after: float | None = None) ->
         invocation_id=response.headers.get(INVOCATION_ID_HEADER),
         retry_after=retry_after,
     )
+    if reason is not None:
+        error.reason = reason  # type: ignore[attr-defined]
+    if model is not None:
+        error.model = model  # type: ignore[attr-defined]
+    return error
+
+
+_RATE_LIMIT_HINTS: Final[Mapping[str, str]] = {
+    "daily_limit": "{message} (a daily limit: retrying today does not help)",
+    "rate_limited": (
+        "{message} (the edge is rate limiting this client: lower the request rate, for "
+        "example with rate_limit= on the client; retrying soon lengthens the ban)"
+    ),
+    "capacity": "{message}",
+}
+_DAILY_LIMIT_TEXTS: Final = ("free models limit reached", "invalid free model")
+_MODEL_NOT_FOUND: Final = re.compile(r"^\s*model not found:\s*(.*?)\s*$", re.DOTALL)
+
+
+def classify_429(body: bytes, content_type: str | None) -> RateLimitReason:
+    """Why the platform answered 429, from the body (see :class:`RateLimitError`): a body
+    that is not JSON (the edge's HTML page, or empty) is the edge's rate limit; the daily
+    limit's texts are the daily limit; any other JSON 429 is capacity."""
+    text = body.decode("utf-8", errors="replace").strip()
+    if not text or "html" in (content_type or "").lower():
+        return "rate_limited"
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        return "rate_limited"
+    detail = parsed.get("detail", parsed) if isinstance(parsed, Mapping) else parsed
+    if detail_text(detail).strip().lower().startswith(_DAILY_LIMIT_TEXTS):
+        return "daily_limit"
+    return "capacity"
+
+
+def parse_model_not_found(detail: Any) -> str | None:
+    """The model name in the gateway's 404 ``"model not found: X"``, else ``None``."""
+    found = _MODEL_NOT_FOUND.match(detail_text(detail)) if detail is not None else None
+    return (found.group(1) or None) if found else None
 
 
 def describe_body(content: bytes, content_type: str | None) -> tuple[Any, Any, str]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as _dt
 import difflib
 import json
-import re
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, TypeVar
@@ -26,7 +25,14 @@ from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, TypeVar
 import attrs
 
 from .decoding import RENAMES, make_converter, structure
-from .errors import ConfigurationError, DecodeError, detail_text
+from .errors import (
+    ConfigurationError,
+    DecodeError,
+    RateLimitReason,
+    classify_429,
+    detail_text,
+    parse_model_not_found,
+)
 from .targets import _LABEL, _UUID, Target, _check_name, normalize_base_url, resolve_target
 
 if TYPE_CHECKING:
@@ -83,7 +89,6 @@ __all__ = [
 T = TypeVar("T")
 
 TargetKind = Literal["name", "slug", "id", "url"]
-RateLimitReason = Literal["daily_limit", "rate_limited", "capacity"]
 
 # The gateway is the platform's chute at this subdomain: ``https://llm.{domain}``.
 GATEWAY_SLUG: Final = "llm"
@@ -91,8 +96,6 @@ GATEWAY_SLUG: Final = "llm"
 # (yet) for chute_id='...'". Warm-up (``/chutes/warmup/{id}``) is what follows it.
 COLD_START_DETAIL: Final = "No instances available"
 # The platform's 429 texts for the free-model daily limit; retrying today does not help.
-_DAILY_LIMIT_TEXTS: Final = ("free models limit reached", "invalid free model")
-_MODEL_NOT_FOUND: Final = re.compile(r"^\s*model not found:\s*(.*?)\s*$", re.DOTALL)
 _MAX_LIST_LIMIT: Final = 5000
 # How deep ``$ref`` chains are followed, and how many are expanded in all; past either (or
 # on a cycle) the ``$ref`` stays as is.
@@ -1424,48 +1427,3 @@ def close_model_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
             scored[candidate] = max(score, scored.get(candidate, 0.0))
     ranked = sorted(scored, key=lambda c: (-scored[c], c))
     return ranked[: max(0, n)]
-
-
-def parse_model_not_found(detail: Any) -> str | None:
-    """The model name in the gateway's 404 ``"model not found: X"``.
-
-    Args:
-        detail: the error's ``detail`` (text or object).
-
-    Returns:
-        ``X``, or ``None`` when the detail is something else.
-    """
-    found = _MODEL_NOT_FOUND.match(detail_text(detail))
-    return (found.group(1) or None) if found else None
-
-
-def classify_429(body: bytes, content_type: str | None) -> RateLimitReason:
-    """Why the platform answered 429, from the body.
-
-    - ``"daily_limit"``: "Free models limit reached for today..." or "Invalid free
-      model...": retrying today does not help.
-    - ``"rate_limited"``: a body that is not JSON (the edge's HTML page, or empty): the
-      edge limits requests per minute and lengthens its bans on repeat, so retrying soon
-      makes it worse.
-    - ``"capacity"``: any other JSON 429 ("Infrastructure is at maximum capacity, try again
-      later"): every instance is busy; retrying later helps.
-
-    Args:
-        body: the response body.
-        content_type: the response's content type (an HTML page is never JSON).
-
-    Returns:
-        The reason.
-    """
-    text = body.decode("utf-8", errors="replace").strip()
-    if not text or "html" in (content_type or "").lower():
-        return "rate_limited"
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return "rate_limited"
-    detail = parsed.get("detail", parsed) if isinstance(parsed, Mapping) else parsed
-    message = detail_text(detail).strip().lower()
-    if message.startswith(_DAILY_LIMIT_TEXTS):
-        return "daily_limit"
-    return "capacity"

@@ -13,7 +13,7 @@ from typing import Final
 import attrs
 
 from .config import RetryPolicy
-from .errors import ConnectionFailure
+from .errors import ConnectionFailure, RateLimitReason
 
 __all__ = [
     "Accept",
@@ -117,6 +117,7 @@ def decide(
     status: int | None = None,
     headers: Mapping[str, str] | None = None,
     failure: ConnectionFailure | None = None,
+    reason: RateLimitReason | None = None,
 ) -> Decision:
     """Decide what follows an attempt that got ``status`` (with ``headers``) or ``failure``.
 
@@ -129,12 +130,18 @@ def decide(
         status: the HTTP status received, if any.
         headers: the response headers (lower-case lookups), if any.
         failure: the transport failure, when no status was received.
+        reason: why a 429 came (see :class:`chutes.RateLimitError`): a daily limit is never
+            retried, the edge's rate limit only with ``retry_rate_limited``.
     """
     if status is not None and status < 300:
         return ACCEPT
     retry_after = parse_retry_after(headers, now) if headers is not None else None
     if status is not None:
         retryable = status in policy.statuses
+        if status == 429 and reason == "daily_limit":
+            retryable = False
+        elif status == 429 and reason == "rate_limited":
+            retryable = retryable and policy.retry_rate_limited
     else:
         retryable = failure in _SAFE_FAILURES or (
             failure is ConnectionFailure.READ_TIMEOUT and policy.retry_read_timeouts
@@ -144,6 +151,8 @@ def decide(
     if retry_after is not None:
         if retry_after > policy.max_delay:
             return Fail(retry_after)
-        # initial_delay=0 is the contract's "never sleep", and it wins over the server.
-        return Retry(retry_after if policy.initial_delay > 0 else 0.0)
+        # initial_delay=0 is the contract's "never sleep", and it wins over the server; a
+        # server asking for less (0, a date in the past) still waits initial_delay, so a
+        # retry loop can never spin.
+        return Retry(max(retry_after, policy.initial_delay) if policy.initial_delay > 0 else 0.0)
     return Retry(backoff(policy, attempt, rng))

@@ -56,6 +56,8 @@ class Client:
         api_key: the API key; falls back to ``CHUTES_API_KEY``.
         auth_header: ``"authorization"`` (``Bearer`` key, the default) or ``"x-api-key"``.
         api_url: the platform API (``CHUTES_API_URL``, else ``https://api.chutes.ai``).
+        llm_url: the OpenAI-compatible gateway (``CHUTES_LLM_URL``, else
+            ``https://llm.{domain}``), for a proxy or any other gateway.
         domain: the domain chute subdomains live under.
         timeout: seconds for every phase, or a :class:`chutes.Timeout`.
         max_retries: retries per call (see :class:`chutes.RetryPolicy` for what is retried).
@@ -82,6 +84,7 @@ class Client:
         *,
         auth_header: str = "authorization",
         api_url: str | None = None,
+        llm_url: str | None = None,
         domain: str = DEFAULT_DOMAIN,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
@@ -97,6 +100,7 @@ class Client:
             api_key=api_key,
             auth_header=auth_header,
             api_url=api_url,
+            llm_url=llm_url,
             domain=domain,
             timeout=timeout,
             max_retries=max_retries,
@@ -202,8 +206,8 @@ class Client:
 
     @property
     def llm(self) -> Chute:
-        """The OpenAI-compatible ``llm`` gateway, whose ``model`` field picks the chute."""
-        return self.chute(slug="llm")
+        """The OpenAI-compatible gateway (``llm_url``), whose ``model`` field picks the chute."""
+        return self.chute(url=self._caller.config.llm_url)
 
     @property
     def is_closed(self) -> bool:
