@@ -199,8 +199,24 @@ def _failure(exc: httpx.HTTPError, *, response_started: bool) -> ConnectionFailu
     return ConnectionFailure.PROTOCOL
 
 
+_KEY_HEADERS: Final = ("authorization", "x-api-key", "proxy-authorization")
+
+
 def translated(exc: httpx.HTTPError, url: str, *, response_started: bool) -> APIConnectionError:
-    """The chutes error for an httpx error met while requesting ``url``."""
+    """The chutes error for an httpx error met while requesting ``url``.
+
+    The httpx error stays the cause (for debugging), but the request it holds had the key
+    in a header (httpx masks only ``Authorization`` in its repr): that request is spent
+    (each attempt sends a new one), so its key headers are blanked here.
+    """
+    try:
+        request = exc.request
+    except RuntimeError:
+        request = None
+    if request is not None:
+        for name in _KEY_HEADERS:
+            if name in request.headers:
+                request.headers[name] = "[redacted]"
     failure = _failure(exc, response_started=response_started)
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
     detail = str(exc) or type(exc).__name__

@@ -268,8 +268,24 @@ def _option(name: str, value: object, cls: type[V]) -> V:
 
 
 # Headers the client owns: the key's two headers, and those that decide where and how the
-# request goes, which no input may change.
-PROTECTED_HEADERS: Final = frozenset({"authorization", "x-api-key", "host", "content-length"})
+# request goes, which no input may change (the framing and hop-by-hop headers of RFC 9110
+# section 7.6.1 among them: a caller's Transfer-Encoding or Connection would change how the
+# body is framed or how the connection is used).
+PROTECTED_HEADERS: Final = frozenset(
+    {
+        "authorization",
+        "x-api-key",
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "upgrade",
+        "te",
+        "trailer",
+        "keep-alive",
+        "proxy-connection",
+    }
+)
 
 
 def check_extra_header(name: str, value: str) -> None:
@@ -309,6 +325,21 @@ def _check_default_headers(
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
 )
+
+
+PROXY_VARIABLES: Final = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+
+
+def proxy_error(env: Mapping[str, str], problem: Exception) -> ConfigurationError:
+    """The error for proxy settings in the environment that httpx refused, naming the
+    variables set (never their user info)."""
+    found = [name for upper in PROXY_VARIABLES for name in (upper, upper.lower()) if env.get(name)]
+    names = ", ".join(found) or "the proxy environment variables"
+    detail = re.sub(r"(?<=://)[^/\s'\"]*@", "***@", str(problem))
+    return ConfigurationError(
+        f"invalid proxy settings in the environment ({names}): {detail}. Fix or unset "
+        "them, or pass an http_client= of your own"
+    )
 
 
 def make_config(

@@ -331,6 +331,28 @@ def status_error(response: ResponseLike, *, retry_after: float | None = None) ->
     return error
 
 
+def scrub(error: ChutesError, secret: str) -> ChutesError:
+    """``error`` with ``secret`` (the API key) replaced by ``***`` wherever the server
+    echoed it: the message, the detail and the parsed body."""
+    if not secret:
+        return error
+    error.args = tuple(_scrubbed(a, secret) for a in error.args)
+    for name in ("message", "detail", "body"):
+        if name in vars(error):
+            setattr(error, name, _scrubbed(getattr(error, name), secret))
+    return error
+
+
+def _scrubbed(value: Any, secret: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, Mapping):
+        return {k: _scrubbed(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, secret) for v in value]
+    return value
+
+
 _RATE_LIMIT_HINTS: Final[Mapping[str, str]] = {
     "daily_limit": "{message} (a daily limit: retrying today does not help)",
     "rate_limited": (
@@ -432,14 +454,17 @@ def _parse_timestamp(value: Any) -> _dt.datetime | None:
         return None
     if isinstance(value, (int, float)):
         seconds = value / 1000 if value > 1e11 else value  # milliseconds from some services
-        return _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
+        try:
+            return _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None  # out of any calendar: the server's number, not a time
     if isinstance(value, str):
         try:
             parsed = _dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             try:
                 return _parse_timestamp(float(value))
-            except ValueError:
+            except (ValueError, OverflowError):
                 return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.timezone.utc)
     return None

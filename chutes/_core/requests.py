@@ -28,7 +28,7 @@ from .config import (
     set_header,
 )
 from .errors import ConfigurationError
-from .targets import Target
+from .targets import Target, shown
 
 __all__: list[str] = []
 
@@ -88,6 +88,8 @@ def encode_json(value: Any) -> bytes:
         ).encode()
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"the json= body cannot be encoded as JSON: {exc}") from None
+    except RecursionError:
+        raise ConfigurationError("the json= body is nested too deeply to encode") from None
 
 
 def _param_str(value: PrimitiveParam) -> str:
@@ -273,10 +275,10 @@ def build_download(
         ConfigurationError: for anything but a plain absolute http(s) URL.
     """
     if not isinstance(url, str) or _BAD_URL.search(url):
-        raise ConfigurationError(f"cannot download {url!r}: not a plain http(s) URL")
+        raise ConfigurationError(f"cannot download {shown(url)}: not a plain http(s) URL")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
-        raise ConfigurationError(f"cannot download {url!r}: not a plain http(s) URL")
+        raise ConfigurationError(f"cannot download {shown(url)}: not a plain http(s) URL")
     if _origin(parts) == _origin(urlsplit(target.base_url)):
         headers = dict(prepared_headers)
     else:

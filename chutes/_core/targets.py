@@ -141,12 +141,20 @@ def _check_host(host: str, what: str, original: str) -> str:
         try:
             ipaddress.IPv6Address(host[1:-1] if host.endswith("]") else "invalid")
         except ValueError:
-            raise ConfigurationError(f"{what} {original!r} has an invalid IPv6 host") from None
+            raise ConfigurationError(f"{what} {shown(original)} has an invalid IPv6 host") from None
         return host
     labels = host.split(".")
     if not host or len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
-        raise ConfigurationError(f"{what} {original!r} has an invalid host name")
+        raise ConfigurationError(f"{what} {shown(original)} has an invalid host name")
     return host
+
+
+_USERINFO: Final = re.compile(r"(?<=://)[^/?#]*@")
+
+
+def shown(url: str) -> str:
+    """``url`` as an error may show it: any user info (a password) replaced by ``***@``."""
+    return repr(_USERINFO.sub("***@", url))
 
 
 def normalize_base_url(value: object, *, what: str) -> str:
@@ -162,31 +170,33 @@ def normalize_base_url(value: object, *, what: str) -> str:
         raise ConfigurationError(f"{what} must be a non-empty absolute http(s) URL")
     if _BAD_URL_CHAR.search(value):
         raise ConfigurationError(
-            f"{what} {value!r} holds spaces, control characters, backslashes or non-ASCII"
+            f"{what} {shown(value)} holds spaces, control characters, backslashes or non-ASCII"
         )
     try:
         parts = urlsplit(value)
         port_number = parts.port
     except ValueError as exc:
-        raise ConfigurationError(f"{what} {value!r} is not a valid URL: {exc}") from None
+        raise ConfigurationError(f"{what} {shown(value)} is not a valid URL: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not value.lower().startswith(f"{scheme}://"):
-        raise ConfigurationError(f"{what} {value!r} must be an absolute http:// or https:// URL")
+        raise ConfigurationError(
+            f"{what} {shown(value)} must be an absolute http:// or https:// URL"
+        )
     if "@" in parts.netloc:
-        raise ConfigurationError(f"{what} {value!r} must not hold user info ('@')")
+        raise ConfigurationError(f"{what} {shown(value)} must not hold user info ('@')")
     if parts.query or parts.fragment or "?" in value or "#" in value:
-        raise ConfigurationError(f"{what} {value!r} must not hold a query or fragment")
+        raise ConfigurationError(f"{what} {shown(value)} must not hold a query or fragment")
     netloc = parts.netloc.lower()
     host = netloc.rpartition(":")[0] if port_number is not None or netloc.endswith(":") else netloc
     if netloc.endswith("]"):
         host = netloc
     if port_number is not None and not 0 < port_number < 65536:
-        raise ConfigurationError(f"{what} {value!r} has an invalid port")
+        raise ConfigurationError(f"{what} {shown(value)} has an invalid port")
     port = f":{port_number}" if port_number is not None else ""
     _check_host(host, what, value)
     path = parts.path.rstrip("/")
     if path:
-        _check_path(path, what=f"the path of {what} {value!r}")
+        _check_path(path, what=f"the path of {what} {shown(value)}")
     return f"{scheme}://{host}{port}{path}"
 
 

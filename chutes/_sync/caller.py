@@ -26,8 +26,8 @@ import attrs
 import httpx
 
 from .._core import retry
-from .._core.config import ClientConfig
-from .._core.errors import APIConnectionError, ChutesError, classify_429, status_error
+from .._core.config import ClientConfig, proxy_error
+from .._core.errors import APIConnectionError, ChutesError, classify_429, scrub, status_error
 from .._core.events import is_event_stream, not_event_stream_error
 from .._core.models import Usage
 from .._core.ratelimit import TokenBucket
@@ -72,11 +72,16 @@ def new_http(transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """An httpx client of our own: redirects are never followed (the key must not travel
     to another host), no cookie is kept (a chute must not set one for every other chute),
     and connections are watched unless another transport is given."""
-    return httpx.Client(
-        transport=transport or WatchingTransport(),
-        follow_redirects=False,
-        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
-    )
+    try:
+        return httpx.Client(
+            transport=transport or WatchingTransport(),
+            follow_redirects=False,
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+        )
+    except (ValueError, ImportError, httpx.InvalidURL) as exc:
+        # httpx reads HTTP(S)_PROXY and ALL_PROXY here: a scheme it does not know, a URL it
+        # cannot parse, or SOCKS without its optional package.
+        raise proxy_error(os.environ, exc) from None
 
 
 class Pool:
@@ -226,7 +231,8 @@ class Caller:
                     return raw, response
                 raw.close()
                 if isinstance(decision, retry.Fail):
-                    raise status_error(response, retry_after=decision.retry_after)
+                    error = status_error(response, retry_after=decision.retry_after)
+                    raise scrub(error, self.config.api_key)
             if decision.delay > 0:  # initial_delay=0 means never sleeping at all
                 self._pause(decision.delay, deadline, spec)
 
