@@ -13,7 +13,7 @@ import contextlib
 import time
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -30,27 +30,60 @@ class AsyncRuntime:
         await asyncio.sleep(seconds)
 
     @staticmethod
-    def bind_loop(holder: Any, what: str) -> None:
-        """Bind ``holder`` (a connection pool) to the running loop on first use; refuse
-        another loop while the first one still exists.
+    def bind_loop(holder: Any, what: str) -> bool:
+        """Bind ``holder`` (a connection pool) to the running loop; refuse another loop while
+        the one it is bound to still runs.
 
         An httpx pool's connections belong to the loop that opened them: using them from
         another loop fails deep inside the pool, so the client says so plainly instead.
-        Once the first loop is gone no connection can refer to it, and the pool moves on.
+        Once that loop is closed (one ``asyncio.run`` ended, another began) the pool moves
+        to the new loop.
+
+        Returns:
+            Whether the pool was bound to a loop just now (first use, or moving on).
 
         Raises:
-            RuntimeError: when another loop that is still alive owns the pool.
+            RuntimeError: when another loop that is still open owns the pool.
         """
         running = asyncio.get_running_loop()
         bound = holder.loop() if holder.loop is not None else None
-        if bound is None or bound.is_closed():
-            holder.loop = weakref.ref(running)
-        elif bound is not running:
+        if bound is running:
+            return False
+        if bound is not None and not bound.is_closed():
             raise RuntimeError(
                 f"this {what} was first used in another event loop; its connections "
                 f"cannot be shared across loops. Create one {what} per loop (for example "
                 "in your app's lifespan)."
             )
+        holder.loop = weakref.ref(running)
+        return True
+
+    @staticmethod
+    def close_with_loop(holder: Any, close: Callable[[], Awaitable[None]]) -> None:
+        """Run ``close`` in the running loop when it shuts down.
+
+        A connection's socket can only be closed by the loop that opened it, and
+        ``asyncio.run`` closes its loop when it returns: a client used in one
+        ``asyncio.run`` and closed in the next could then neither close its sockets nor let
+        them go quietly. ``asyncio.run`` cancels the tasks still pending before it closes
+        the loop, so a task that waits for that cancellation closes the connections while
+        the loop still runs. :meth:`cancel_close_with_loop` drops it once the client closes.
+        """
+
+        async def wait_then_close() -> None:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await close()
+
+        holder.closer = asyncio.get_running_loop().create_task(wait_then_close())
+
+    @staticmethod
+    def cancel_close_with_loop(holder: Any) -> None:
+        """Drop the task :meth:`close_with_loop` made (the client closes by itself)."""
+        closer = getattr(holder, "closer", None)
+        if closer is not None and not closer.done() and not closer.get_loop().is_closed():
+            closer.cancel()
 
     @staticmethod
     def loop_gone(holder: Any) -> bool:
@@ -89,8 +122,17 @@ class Runtime:
         time.sleep(seconds)
 
     @staticmethod
-    def bind_loop(holder: Any, what: str) -> None:
+    def bind_loop(holder: Any, what: str) -> bool:
         """Nothing to bind: a blocking client never touches an event loop."""
+        return False
+
+    @staticmethod
+    def close_with_loop(holder: Any, close: Callable[[], None]) -> None:
+        """Nothing to do: no event loop closes under a blocking client."""
+
+    @staticmethod
+    def cancel_close_with_loop(holder: Any) -> None:
+        """Nothing to do: see :meth:`close_with_loop`."""
 
     @staticmethod
     def loop_gone(holder: Any) -> bool:

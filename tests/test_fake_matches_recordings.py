@@ -443,7 +443,7 @@ def test_recorded_error_message_is_server_text(
 ) -> None:
     """A recorded litellm error's message is its ``error.message``, not the raw body."""
     body = json.loads(recorded(f"litellm/{name}.body"))
-    assert str(raised_by_recording(name)) == body["error"]["message"]
+    assert raised_by_recording(name).message == body["error"]["message"]
 
 
 @pytest.mark.parametrize(("name", "error"), LITELLM_ERRORS)
@@ -471,5 +471,5 @@ def test_llamacpp_not_found_maps_like_fake_not_found(fake: FakeChutes) -> None:
         client.chute(url=CHUTE_URL).post("/generate", json={})
     with fake.client() as client, pytest.raises(chutes.NotFoundError) as mine:
         client.chute(url=CHUTE_URL).post("/speak", json={})
-    assert (str(real.value), str(mine.value)) == ("Not Found", "No matching cord found!")
+    assert (real.value.message, mine.value.message) == ("Not Found", "No matching cord found!")
     assert set(real.value.body) == set(mine.value.body) == {"detail"}

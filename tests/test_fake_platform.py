@@ -716,7 +716,7 @@ def test_wrong_key_body_is_detail(fake: FakeChutes) -> None:
     body = caught.value.body
     assert list(body) == ["detail"]
     assert isinstance(body["detail"], str)
-    assert str(caught.value) == body["detail"]
+    assert caught.value.message == body["detail"]
 
 
 def _drop_auth(request: httpx.Request) -> None:
@@ -787,7 +787,7 @@ def test_unknown_chute_is_not_found(address: Callable[[Any], Any]) -> None:
     fake.add_chute("someone/else")
     with fake.client() as client, pytest.raises(chutes.NotFoundError) as caught:
         chat_text(address(client))
-    assert str(caught.value) == "No matching chute found!"
+    assert caught.value.message == "No matching chute found!"
     assert caught.value.body == {"detail": "No matching chute found!"}
 
 
@@ -805,7 +805,7 @@ def test_unknown_cord_is_not_found(sync_client: chutes.Client, method: str, path
         sync_client.chute(CHUTE).request(
             method, path, json={} if method == "POST" else chutes.NOT_GIVEN
         )
-    assert str(caught.value) == "No matching cord found!"
+    assert caught.value.message == "No matching cord found!"
 
 
 def test_payment_required_reset_parses(fake: FakeChutes, sync_client: chutes.Client) -> None:

@@ -172,7 +172,7 @@ def test_sync_stream_error_status_raises_mapped_error(
         client.chute(NAME).stream(PATH, json={}, max_retries=0) as events,
     ):
         list(events)
-    assert (info.value.status_code, str(info.value)) == (status, detail)
+    assert (info.value.status_code, info.value.message) == (status, detail)
 
 
 @pytest.mark.parametrize(("status", "detail", "error_class"), ERROR_STATUSES)
@@ -188,7 +188,7 @@ async def test_async_stream_error_status_raises_mapped_error(
     with pytest.raises(error_class) as info:
         async with aclient.chute(NAME).stream(PATH, json={}, max_retries=0) as events:
             [event async for event in events]
-    assert (info.value.status_code, str(info.value)) == (status, detail)
+    assert (info.value.status_code, info.value.message) == (status, detail)
 
 
 def test_sync_stream_retries_503_then_streams(

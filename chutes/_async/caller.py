@@ -113,14 +113,21 @@ class AsyncPool:
             self.http = new_http()
             self.pid = os.getpid()
             self.loop = None
-        AsyncRuntime.bind_loop(self, what)
+        if AsyncRuntime.bind_loop(self, what) and self.owned:
+            if self.http.is_closed:  # closed with the loop it was used in before
+                self.http = new_http()
+            AsyncRuntime.close_with_loop(self, self._close_http)
         return self.http
+
+    async def _close_http(self) -> None:
+        await self.http.aclose()
 
     async def aclose(self) -> None:
         """Close the pool (a borrowed httpx client is left open)."""
         if self.closed:
             return
         self.closed = True
+        AsyncRuntime.cancel_close_with_loop(self)
         if self.owned and not AsyncRuntime.loop_gone(self):
             await self.http.aclose()
 
@@ -316,7 +323,10 @@ class AsyncCaller:
         """Add a response's reported tokens to the books."""
         if usage is not None:
             self.usage.record_tokens(
-                target.base_url, usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
+                target.base_url,
+                usage.prompt_tokens or 0,
+                usage.completion_tokens or 0,
+                usage.total_tokens or 0,
             )
 
     def failed(self, target: Target) -> None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import attrs
 
 from . import models as m
-from .errors import DecodeError
+from .errors import DecodeError, detail_text
 
 if TYPE_CHECKING:
     import cattrs
@@ -47,6 +47,15 @@ RENAMES: Final[Mapping[type, Mapping[str, str]]] = {}
 ALIASES: Final[Mapping[type, Mapping[str, str]]] = {
     m.ChatMessage: {"reasoning": "reasoning_content"},
     m.ChoiceDelta: {"reasoning": "reasoning_content"},
+}
+
+# The field a body must have to be of its kind at all: an embeddings answer to a chat call
+# (or an error object under a 200) is not a chat completion with no choices.
+KIND_FIELDS: Final[Mapping[type, str]] = {
+    m.ChatCompletion: "choices",
+    m.Completion: "choices",
+    m.EmbeddingsResponse: "data",
+    m.ModelList: "data",
 }
 
 # Fields whose value may be OpenAI's list of content parts instead of a string.
@@ -373,6 +382,24 @@ def decode_body(content: bytes, headers: Mapping[str, str], cls: type[T]) -> T:
     """Parse a JSON body into ``cls``.
 
     Raises:
-        DecodeError: for invalid JSON or the wrong shape.
+        DecodeError: for invalid JSON, the wrong shape, a body of another kind (no
+            ``choices`` in a chat completion, say), or an ``{"error": ...}`` object sent
+            with a success status (its message given).
     """
-    return structure(decode_json(content, headers=headers), cls, body=content)
+    data = decode_json(content, headers=headers)
+    field = KIND_FIELDS.get(cls)
+    if field is not None and isinstance(data, Mapping) and field not in data:
+        if "error" in data:
+            raise DecodeError(
+                f"the server answered with an error under a success status: "
+                f"{detail_text(data['error']) or content[:200]!r}",
+                body=content,
+                content_type=headers.get("content-type"),
+            )
+        raise DecodeError(
+            f"the response is not a {cls.__name__}: it has no {field!r} "
+            f"(keys: {', '.join(sorted(map(str, data))[:10]) or 'none'})",
+            body=content,
+            content_type=headers.get("content-type"),
+        )
+    return structure(data, cls, body=content)

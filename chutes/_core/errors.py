@@ -160,6 +160,11 @@ class APIStatusError(ChutesError):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status_code={self.status_code}, message={self.message!r})"
 
+    def __str__(self) -> str:
+        method = getattr(self.response, "method", None)
+        url = getattr(self.response, "url", None)
+        return f"{self.message} ({method} {url})" if method and url else self.message
+
 
 class BadRequestError(APIStatusError):
     """HTTP 400."""
@@ -315,6 +320,8 @@ def status_error(response: ResponseLike, *, retry_after: float | None = None) ->
         message = _RATE_LIMIT_HINTS[reason].format(message=message)
     elif model is not None:
         cls = ModelNotFoundError
+    elif status == 404 and "/v1/v1/" in str(getattr(response, "url", "")):
+        message += " (the chute's URL should not end in /v1: the helpers add it)"
     error = cls(
         message,
         response=response,
@@ -407,6 +414,10 @@ def describe_body(content: bytes, content_type: str | None) -> tuple[Any, Any, s
 
 def _json_detail(parsed: Any) -> Any:
     if isinstance(parsed, Mapping):
+        if isinstance(parsed.get("error"), str) and isinstance(parsed.get("message"), str):
+            # {"error": "SyntaxError", "message": "..."}: the error names the kind, the
+            # message says what went wrong.
+            return parsed
         for key in ("detail", "error", "message"):
             if key in parsed and parsed[key] is not None:
                 return parsed[key]

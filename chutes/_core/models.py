@@ -145,11 +145,12 @@ class CompletionTokensDetails:
 
 @attrs.frozen(slots=True)
 class Usage:
-    """Token counts the server reported for one request."""
+    """Token counts the server reported for one request; ``None`` where it did not say
+    (a count sent as ``null`` is unknown, not zero)."""
 
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
     prompt_tokens_details: PromptTokensDetails | None = None
     completion_tokens_details: CompletionTokensDetails | None = None
 

@@ -114,14 +114,21 @@ class Pool:
             self.http = new_http()
             self.pid = os.getpid()
             self.loop = None
-        Runtime.bind_loop(self, what)
+        if Runtime.bind_loop(self, what) and self.owned:
+            if self.http.is_closed:  # closed with the loop it was used in before
+                self.http = new_http()
+            Runtime.close_with_loop(self, self._close_http)
         return self.http
+
+    def _close_http(self) -> None:
+        self.http.close()
 
     def close(self) -> None:
         """Close the pool (a borrowed httpx client is left open)."""
         if self.closed:
             return
         self.closed = True
+        Runtime.cancel_close_with_loop(self)
         if self.owned and not Runtime.loop_gone(self):
             self.http.close()
 
@@ -317,7 +324,10 @@ class Caller:
         """Add a response's reported tokens to the books."""
         if usage is not None:
             self.usage.record_tokens(
-                target.base_url, usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
+                target.base_url,
+                usage.prompt_tokens or 0,
+                usage.completion_tokens or 0,
+                usage.total_tokens or 0,
             )
 
     def failed(self, target: Target) -> None:

@@ -419,7 +419,8 @@ def _check(case: Case, outcome: Any, elapsed: float, server: Any, usage: Any) ->
     else:
         assert type(outcome) is case.error, repr(outcome)
         assert case.match is not None
-        assert re.search(case.match, str(outcome)), str(outcome)
+        text = outcome.message if isinstance(outcome, chutes.APIStatusError) else str(outcome)
+        assert re.search(case.match, text), text
         if case.failure is not None:
             assert outcome.failure is case.failure
         if case.status is not None:

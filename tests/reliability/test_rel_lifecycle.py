@@ -112,7 +112,8 @@ def test_pickled_status_error_keeps_attributes(fault_server: Any, rel_key: str) 
     error = _status_error(fault_server, rel_key)
     copy = roundtrip(error)
     assert type(copy) is chutes.NotFoundError
-    assert str(copy) == str(error) == "No matching chute found!"
+    assert copy.message == error.message == "No matching chute found!"
+    assert str(copy) == str(error)
     assert copy.status_code == 404
     assert copy.detail == "No matching chute found!"
     assert copy.body == {"detail": "No matching chute found!"}
