@@ -7,7 +7,10 @@ the core's :class:`~chutes._core.events.SSETap` has seen them.
 
 from __future__ import annotations
 
+import ipaddress
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,6 +91,46 @@ def httpcore_errors_mapped() -> Iterator[None]:
             if isinstance(exc, source):
                 raise target(str(exc)) from exc
         raise
+
+
+def proxy_routes() -> dict[str, str | None]:
+    """Where the environment sends requests, as httpx reads it (``HTTP_PROXY``,
+    ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``): URL pattern -> proxy URL, or ``None`` for
+    a direct connection.
+
+    httpx skips the environment for a client given its own transport, so a client that
+    makes its own (to watch its connections) reads it here, the same way.
+    """
+    found = urllib.request.getproxies()
+    routes: dict[str, str | None] = {}
+    for scheme in ("http", "https", "all"):
+        if found.get(scheme):
+            proxy = found[scheme]
+            proxy = proxy if "://" in proxy else f"http://{proxy}"
+            parts = urllib.parse.urlsplit(proxy)  # ValueError for a URL no one can read
+            if not parts.hostname or parts.port == 0:
+                raise ValueError(f"the proxy URL {proxy!r} names no host")
+            routes[f"{scheme}://"] = proxy
+    for host in (h.strip() for h in found.get("no", "").split(",")):
+        if host == "*":
+            return {}
+        if not host:
+            continue
+        if "://" in host:
+            routes[host] = None
+        elif host.lower() == "localhost" or _is_ip(host.split("/")[0]):
+            routes[f"all://[{host}]" if ":" in host else f"all://{host}"] = None
+        else:
+            routes[f"all://*{host}"] = None
+    return routes
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 SSE = httpx_sse.ServerSentEvent  # what the streams get from httpx-sse, one per event

@@ -39,6 +39,7 @@ from .._httpx import (
     araw_chunks,
     body_decoder,
     deadline_error,
+    proxy_routes,
     translate_errors,
     wrap_response,
 )
@@ -72,14 +73,23 @@ def new_http(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncCl
     to another host), no cookie is kept (a chute must not set one for every other chute),
     and connections are watched unless another transport is given."""
     try:
+        mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+        if transport is None:
+            transport = AsyncWatchingTransport()
+            # Proxied requests go through httpx's own transport (they are not watched).
+            mounts = {
+                pattern: None if proxy is None else httpx.AsyncHTTPTransport(proxy=proxy)
+                for pattern, proxy in proxy_routes().items()
+            }
         return httpx.AsyncClient(
-            transport=transport or AsyncWatchingTransport(),
+            transport=transport,
+            mounts=mounts,
             follow_redirects=False,
             cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
         )
     except (ValueError, ImportError, httpx.InvalidURL) as exc:
-        # httpx reads HTTP(S)_PROXY and ALL_PROXY here: a scheme it does not know, a URL it
-        # cannot parse, or SOCKS without its optional package.
+        # The proxies from the environment: a scheme httpx does not know, a URL it cannot
+        # parse, or SOCKS without its optional package.
         raise proxy_error(os.environ, exc) from None
 
 
@@ -135,7 +145,7 @@ class AsyncPool:
         if self.owned and not self.closed:
             warnings.warn(
                 "a chutes client was garbage-collected without being closed; use it as a "
-                "context manager or call close() / aclose()",
+                "context manager or close it",
                 ResourceWarning,
                 stacklevel=2,
             )

@@ -265,7 +265,7 @@ def parse_instances(body: bytes | str | Mapping[str, Any], *, chute_id: str) -> 
     if isinstance(body, (bytes, str)):
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise E2EEError("the E2EE instances answer is not JSON", chute_id=chute_id) from None
     if not isinstance(data, Mapping):
         raise E2EEError("the E2EE instances answer is not a JSON object", chute_id=chute_id)
@@ -646,7 +646,7 @@ def classify_stream_event(data: str) -> StreamEvent:
         return DONE_EVENT
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return UnexpectedEvent(data)
     if not isinstance(parsed, dict):
         return UnexpectedEvent(data)

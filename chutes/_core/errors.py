@@ -401,7 +401,7 @@ def describe_body(content: bytes, content_type: str | None) -> tuple[Any, Any, s
     if text[:1] in ("{", "["):
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         else:
             detail = _json_detail(parsed)

@@ -1120,7 +1120,7 @@ def warmup_event(sse_data_text: str) -> WarmupEvent:
     """
     try:
         data = json.loads(sse_data_text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise DecodeError(
             f"a warm-up event is not JSON ({exc}): {sse_data_text[:200]!r}",
             body=sse_data_text.encode("utf-8", errors="replace"),

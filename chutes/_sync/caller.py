@@ -40,6 +40,7 @@ from .._httpx import (
     raw_chunks,
     body_decoder,
     deadline_error,
+    proxy_routes,
     translate_errors,
     wrap_response,
 )
@@ -73,14 +74,23 @@ def new_http(transport: httpx.BaseTransport | None = None) -> httpx.Client:
     to another host), no cookie is kept (a chute must not set one for every other chute),
     and connections are watched unless another transport is given."""
     try:
+        mounts: dict[str, httpx.BaseTransport | None] = {}
+        if transport is None:
+            transport = WatchingTransport()
+            # Proxied requests go through httpx's own transport (they are not watched).
+            mounts = {
+                pattern: None if proxy is None else httpx.HTTPTransport(proxy=proxy)
+                for pattern, proxy in proxy_routes().items()
+            }
         return httpx.Client(
-            transport=transport or WatchingTransport(),
+            transport=transport,
+            mounts=mounts,
             follow_redirects=False,
             cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
         )
     except (ValueError, ImportError, httpx.InvalidURL) as exc:
-        # httpx reads HTTP(S)_PROXY and ALL_PROXY here: a scheme it does not know, a URL it
-        # cannot parse, or SOCKS without its optional package.
+        # The proxies from the environment: a scheme httpx does not know, a URL it cannot
+        # parse, or SOCKS without its optional package.
         raise proxy_error(os.environ, exc) from None
 
 
@@ -136,7 +146,7 @@ class Pool:
         if self.owned and not self.closed:
             warnings.warn(
                 "a chutes client was garbage-collected without being closed; use it as a "
-                "context manager or call close() / close()",
+                "context manager or close it",
                 ResourceWarning,
                 stacklevel=2,
             )

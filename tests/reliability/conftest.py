@@ -477,6 +477,42 @@ class FaultServer:
         return self.sse(frames, **options)
 
     @staticmethod
+    def raw(data: bytes, *, ending: str = "close", pause: float = 0.0) -> Behaviour:
+        """Send ``data`` as it is (status line, headers and body, or any bytes), then
+        ``close`` (FIN), ``reset`` (RST) or ``stall`` (hold the connection until the client
+        gives up); ``pause`` s after the data first, so the client reads it."""
+
+        async def behaviour(ex: Exchange) -> bool:
+            if data:
+                await ex.send(data)
+            if pause:
+                await asyncio.sleep(pause)
+            if ending == "reset":
+                ex.reset()
+            elif ending == "stall":
+                await ex.wait_for_client_close()
+            return False
+
+        return behaviour
+
+    @staticmethod
+    def drip(head: bytes, body: bytes, every: float, *, limit: float = MAX_STALL) -> Behaviour:
+        """Send ``head`` then ``body`` one byte every ``every`` s (for at most ``limit`` s)."""
+
+        async def behaviour(ex: Exchange) -> bool:
+            await ex.send(head)
+            deadline = time.monotonic() + limit
+            for byte in body:
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(every)
+                await ex.send(bytes([byte]))
+            await ex.wait_for_client_close(limit)
+            return False
+
+        return behaviour
+
+    @staticmethod
     def big_event(size: int) -> Behaviour:
         """One SSE event whose data is ``size`` bytes of ``x``, written in 1 MiB chunks."""
 
