@@ -12,7 +12,6 @@ server, never the fake (steps the server does not have are reported as skipped; 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -20,6 +19,11 @@ from pathlib import Path
 
 import chutes
 from chutes.testing import FakeChutes, FakeRequest, Reply
+
+try:
+    from . import _run
+except ImportError:  # run as a script
+    import _run  # type: ignore[import-not-found,no-redef]
 
 DEFAULT_MODEL = "deepseek-ai/DeepSeek-V3-0324"
 IMAGE_CHUTE = "chutes/FLUX.1-schnell"
@@ -71,9 +75,6 @@ def main(
         print("cord:", speech.save(out / "hello.wav"), f"({speech.content_type})")
 
 
-PLACEHOLDER_KEY = "no-key"
-
-
 def fake_platform() -> FakeChutes:
     """The offline fake with what the quickstart calls: the gateway model, a diffusion chute
     and a TTS chute."""
@@ -112,16 +113,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="the model to ask")
     parser.add_argument("--out", type=Path, help="where to save the image and audio")
     args = parser.parse_args(argv)
-    if os.environ.get("CHUTES_API_KEY"):
-        print(f"Using {args.url or 'the chutes.ai platform'} (CHUTES_API_KEY is set).")
-        client = chutes.Client()
-    elif args.url:
-        print(f"Using {args.url} with a placeholder key (CHUTES_API_KEY is not set).")
-        client = chutes.Client(api_key=PLACEHOLDER_KEY)
-    else:
-        print("No CHUTES_API_KEY set: using the offline fake platform (chutes.testing).")
-        client = fake_platform().client()
-    with client:
+    with _run.client_for(args.url, fake_platform, chutes.Client) as client:
         main(client, url=args.url, model=args.model, out_dir=args.out)
 
 

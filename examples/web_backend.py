@@ -18,12 +18,21 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 import chutes
+from chutes.testing import FakeChutes
+
+try:
+    from . import _run
+except ImportError:  # run as a script
+    import _run  # type: ignore[import-not-found,no-redef]
 
 MODEL = "deepseek-ai/DeepSeek-V3-0324"
 
 
-def create_app(make_client: Callable[[], chutes.AsyncClient] = chutes.AsyncClient) -> Starlette:
-    """The app; ``make_client`` is called once, at startup."""
+def create_app(
+    make_client: Callable[[], chutes.AsyncClient] = chutes.AsyncClient, url: str | None = None
+) -> Starlette:
+    """The app; ``make_client`` is called once, at startup; ``url``: an OpenAI-compatible
+    server to ask instead of the gateway."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -34,7 +43,8 @@ def create_app(make_client: Callable[[], chutes.AsyncClient] = chutes.AsyncClien
     async def chat(request: Request) -> StreamingResponse:
         client: chutes.AsyncClient = request.app.state.chutes
         prompt = request.query_params.get("prompt", "Say hello.")
-        stream = await client.llm.chat.completions.create(
+        llm = client.chute(url=url) if url else client.llm
+        stream = await llm.chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": prompt}], stream=True
         )
 
@@ -51,9 +61,9 @@ def create_app(make_client: Callable[[], chutes.AsyncClient] = chutes.AsyncClien
 app = create_app()
 
 
-async def serve_once(client: chutes.AsyncClient) -> str:
+async def serve_once(client: chutes.AsyncClient, url: str | None = None) -> str:
     """Start the app with ``client`` (lifespan included), make one request, stop the app."""
-    web = create_app(lambda: client)
+    web = create_app(lambda: client, url)
     async with web.router.lifespan_context(web):
         transport = httpx.ASGITransport(app=web)
         async with httpx.AsyncClient(transport=transport, base_url="http://app") as browser:
@@ -62,8 +72,20 @@ async def serve_once(client: chutes.AsyncClient) -> str:
             return reply.text
 
 
-def main(client: chutes.AsyncClient) -> str:
+def main(client: chutes.AsyncClient, url: str | None = None) -> str:
     """Run the app in-process with ``client`` and return one streamed reply."""
-    text = asyncio.run(serve_once(client))
+    text = asyncio.run(serve_once(client, url))
     print(text)
     return text
+
+
+def fake_platform() -> FakeChutes:
+    """The offline fake with the gateway model."""
+    fake = FakeChutes(api_key="example-key")
+    fake.add_model(MODEL)
+    return fake
+
+
+if __name__ == "__main__":
+    args = _run.parse(__doc__.splitlines()[0] if __doc__ else None)
+    main(_run.client_for(args.url, fake_platform, chutes.AsyncClient), args.url)

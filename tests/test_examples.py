@@ -507,3 +507,60 @@ def test_url_script_sends_model_and_stream_flag(
     bodies = [body for _, path, body in server.seen if path == "/v1/chat/completions"]
     assert [b["model"] for b in bodies if b] == ["tiny-llama", "tiny-llama"]
     assert [bool(b.get("stream")) for b in bodies if b] == [False, True]
+
+
+# --- every example from the command line: offline, or --url, never the fake with --url -------
+
+SCRIPTS = ["quickstart", "any_cord", "image", "stream_story", "web_backend"]
+
+
+def run_script(name: str, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python examples/<name>.py *args`` in a clean environment."""
+    return subprocess.run(  # noqa: S603 - our own interpreter and example script
+        [sys.executable, str(EXAMPLES / f"{name}.py"), *args],
+        env=clean_env(**env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_example_runs_offline_on_the_fake(name: str, tmp_path: Path) -> None:
+    """Each example, run with no key, succeeds against the offline fake and says so."""
+    result = run_script(name, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "offline fake platform" in result.stdout
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_with_url_an_example_never_uses_the_fake(
+    name: str, tmp_path: Path, unused_tcp_port: int
+) -> None:
+    """--url with nothing listening fails (exit 1 or an error), never "succeeds" on the fake."""
+    url = f"http://127.0.0.1:{unused_tcp_port}"
+    result = run_script(name, "--url", url, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "offline fake" not in result.stdout
+    assert f"Using {url} with a placeholder key" in result.stdout
+
+
+def test_stream_story_with_url_streams_from_that_server(
+    llama_server: LlamaServer, tmp_path: Path
+) -> None:
+    """stream_story.py --url streams from the given server (not the gateway)."""
+    result = run_script("stream_story", "--url", llama_server.url, cwd=tmp_path,
+                        CHUTES_API_KEY=SERVER_KEY)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert ("POST", "/v1/chat/completions") in [(m, p) for m, p, _ in llama_server.seen]
+
+
+def test_quickstart_removes_its_temporary_directory(tmp_path: Path) -> None:
+    """Run without --out, the quickstart leaves nothing in the temporary directory."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = run_script("quickstart", cwd=tmp_path, TMPDIR=str(scratch))
+    assert result.returncode == 0, result.stderr
+    assert list(scratch.iterdir()) == []
