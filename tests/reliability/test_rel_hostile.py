@@ -905,3 +905,50 @@ def test_a_v1_base_url_404_hints_that_the_helpers_add_it(fault_server: Any, rel_
     with sync_client(rel_key) as client, pytest.raises(chutes.NotFoundError, match="/v1") as info:
         client.chute(url=fault_server.url + "/v1").chat.completions.create(messages=[])
     assert re.search(r"should not end in /v1", str(info.value))
+
+
+async def test_retry_after_below_the_floor_waits_initial_delay_async(
+    fault_server: Any, rel_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The asyncio client also waits initial_delay for a Retry-After: 0."""
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr("chutes._runtime.AsyncRuntime.sleep", record)
+    busy = fault_server.respond(429, {"detail": "busy"}, headers=[("Retry-After", "0")])
+    fault_server.queue(busy, busy)
+    policy = chutes.RetryPolicy(initial_delay=0.25, jitter=False)
+    async with async_client(rel_key, retry_policy=policy) as client:
+        await client.chute(url=fault_server.url).get("/x")
+    assert waits == [0.25, 0.25]
+
+
+async def test_new_user_decoding_cases_async(fault_server: Any, rel_key: str) -> None:
+    """The asyncio client decodes content parts, and refuses an error object under 200 and
+    a body of the wrong kind."""
+    body = fault_server.chat_body()
+    body["choices"][0]["message"]["content"] = [{"type": "text", "text": "Hi"}]
+    fault_server.queue(
+        fault_server.ok(body),
+        fault_server.ok({"error": {"message": "model overloaded"}}),
+        fault_server.ok({"object": "list", "data": []}),
+    )
+    async with async_client(rel_key) as client:
+        chute = client.chute(url=fault_server.url)
+        chat = await chute.chat.completions.create(messages=[])
+        assert chat.choices[0].message.content == "Hi"
+        with pytest.raises(chutes.DecodeError, match="overloaded"):
+            await chute.chat.completions.create(messages=[])
+        with pytest.raises(chutes.DecodeError, match="choices"):
+            await chute.chat.completions.create(messages=[])
+
+
+async def test_an_error_names_the_method_and_url_async(fault_server: Any, rel_key: str) -> None:
+    """The asyncio client's errors name the method and URL too."""
+    fault_server.queue(fault_server.status(404, "No matching cord found!"))
+    async with async_client(rel_key) as client:
+        with pytest.raises(chutes.NotFoundError) as info:
+            await client.chute(url=fault_server.url).post("/speak", json={})
+    assert str(info.value) == f"No matching cord found! (POST {fault_server.url}/speak)"
