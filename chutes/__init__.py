@@ -15,18 +15,21 @@ from ._version import __version__ as __version__
 if TYPE_CHECKING:
     from ._async.client import *
     from ._async.images import *
+    from ._async.platform import *
     from ._async.resources import *
     from ._async.streams import *
     from ._core.config import *
     from ._core.errors import *
     from ._core.events import *
     from ._core.models import *
+    from ._core.platform import *
     from ._core.ratelimit import *
     from ._core.targets import *
     from ._core.usage import *
     from ._response import *
     from ._sync.client import *
     from ._sync.images import *
+    from ._sync.platform import *
     from ._sync.resources import *
     from ._sync.streams import *
 
@@ -39,6 +42,7 @@ _MODULES = (
     "._core.ratelimit",
     "._core.targets",
     "._core.models",
+    "._core.platform",
     "._core.usage",
     "._core.events",
     "._response",
@@ -46,10 +50,12 @@ _MODULES = (
     "._sync.resources",
     "._sync.streams",
     "._sync.images",
+    "._sync.platform",
     "._async.client",
     "._async.resources",
     "._async.streams",
     "._async.images",
+    "._async.platform",
 )
 
 

@@ -10,6 +10,8 @@ retry loop the core decides (:meth:`~AsyncCaller.send`), and keeps the usage boo
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import random
@@ -26,12 +28,37 @@ import httpx
 
 from .._core import retry
 from .._core.config import ClientConfig, proxy_error
-from .._core.errors import APIConnectionError, ChutesError, classify_429, scrub, status_error
-from .._core.events import is_event_stream, not_event_stream_error
+from .._core.errors import (
+    NO_CORD,
+    APIConnectionError,
+    APITimeoutError,
+    ChutesError,
+    ConnectionFailure,
+    ModelNotFoundError,
+    NotFoundError,
+    add_hint,
+    classify_429,
+    describe_body,
+    scrub,
+    status_error,
+)
+from .._core.events import SSETap, is_event_stream, not_event_stream_error
+from .._core.known import Known
 from .._core.models import Usage
+from .._core.platform import (
+    ChuteInfo,
+    GatewayModel,
+    WarmupEvent,
+    chute_id,
+    chute_info,
+    close_model_names,
+    gateway_models,
+    is_cold_start,
+    warmup_event,
+)
 from .._core.ratelimit import TokenBucket
 from .._core.requests import Call, RequestSpec, base_headers, build_download, build_request
-from .._core.targets import Target
+from .._core.targets import Target, resolve_target, subdomain
 from .._core.usage import UsageTracker
 from .._files import saving
 from .._httpx import (
@@ -39,6 +66,7 @@ from .._httpx import (
     araw_chunks,
     body_decoder,
     deadline_error,
+    event_source,
     proxy_routes,
     translate_errors,
     wrap_response,
@@ -109,6 +137,7 @@ class AsyncPool:
         self.pid = os.getpid()
         self.loop: weakref.ref[Any] | None = None
         self.urls: dict[str, httpx.URL] = {}  # parsed request URLs (see chutes._httpx)
+        self.known = Known()  # what the client learned of the platform
 
     def client(self, what: str) -> httpx.AsyncClient:
         """The httpx client, ready for a request.
@@ -158,6 +187,7 @@ class CallRecord:
     attempts: int = 0
     headers: httpx.Headers | None = None
     deadline: float | None = None  # when the call must end (monotonic), if it has a total
+    waited: bool = False  # the call already waited for a cold chute to warm up
 
 
 class AsyncCaller:
@@ -206,6 +236,7 @@ class AsyncCaller:
         http = pool.client(self.what)
         total = spec.timeout.total
         deadline = record.deadline = None if total is None else time.monotonic() + total
+        spec = await self._resolved(spec)
         while True:
             if pool.limiter is not None:
                 wait = pool.limiter.reserve()
@@ -246,9 +277,11 @@ class AsyncCaller:
                 if isinstance(decision, retry.Accept):
                     return raw, response
                 await raw.aclose()
+                if await self._waited_for_hot(spec, record, response, deadline):
+                    continue  # the chute is hot now: one more send
                 if isinstance(decision, retry.Fail):
                     error = status_error(response, retry_after=decision.retry_after)
-                    raise scrub(error, self.config.api_key)
+                    raise await self._explained(scrub(error, self.config.api_key), spec)
             if decision.delay > 0:  # initial_delay=0 means never sleeping at all
                 await self._pause(decision.delay, deadline, spec)
 
@@ -298,7 +331,166 @@ class AsyncCaller:
             self._record(spec, record, failed=True)
             raise
         self._record(spec, record, failed=False)
+        await self.priced(spec.target)
         return result
+
+    # --- what the client knows of the platform ------------------------------------------
+
+    def api(self) -> Target:
+        """The platform API's target (``api_url``)."""
+        return resolve_target(url=self.config.api_url, domain=self.config.domain, api_url="")
+
+    async def get_json(self, target: Target, path: str, **params: str) -> Any:
+        """``GET path`` on ``target`` and its JSON (counted like any call)."""
+        spec = self.spec(target, "GET", path, Call(params=params or None))
+        return await self.call(spec, _json)
+
+    async def lookup(self, chute: str) -> ChuteInfo:
+        """A chute's details, by name (``user/name``, looked up by its id) or id; kept for a
+        while, and under its base URL too.
+
+        Raises:
+            NotFoundError: when the platform has no such chute for this key.
+        """
+        known = self.pool.known
+        found = known.chute(chute)
+        if found is not None:
+            return found
+        ident = chute if "/" not in chute else chute_id(chute)
+        info = chute_info(await self.get_json(self.api(), f"/chutes/{ident}"))
+        keys = [chute, info.chute_id]
+        if info.slug:
+            with contextlib.suppress(ChutesError):
+                keys.append(subdomain(info.slug, self.config.domain).base_url)
+        known.add_chute(info, *keys)
+        return info
+
+    async def models(self, target: Target) -> list[GatewayModel]:
+        """The models a gateway serves (``GET /v1/models``), kept for a while."""
+        known = self.pool.known
+        found = known.models(target.base_url)
+        if found is None:
+            found = gateway_models(await self.get_json(target, "/v1/models"))
+            known.add_models(target.base_url, found)
+        return found
+
+    async def priced(self, target: Target) -> None:
+        """Learn the gateway's model prices once tokens were counted for a model (best effort:
+        the spend stays unknown if they cannot be read)."""
+        if not self.usage.needs_prices or target.base_url != self.config.llm_url:
+            return
+        try:
+            found = await self.models(target)
+        except ChutesError:
+            found = []
+        self.usage.set_prices({m.id: m.price for m in found if m.price is not None})
+
+    async def warm(
+        self,
+        chute: str,
+        timeout: float | None,
+        on_status: Callable[[WarmupEvent], object] | None = None,
+    ) -> WarmupEvent:
+        """Follow the chute's warm-up event stream until it says it is hot.
+
+        Raises:
+            APITimeoutError: when the stream ends without "hot", or ``timeout`` passes.
+        """
+        ident = chute if "/" not in chute else chute_id(chute)
+        call = Call(timeout=attrs.evolve(self.config.timeout, total=timeout))
+        spec = self.spec(self.api(), "GET", f"/chutes/warmup/{ident}", call)
+        raw, _, deadline = await self.open(spec)
+        events = event_source(raw, SSETap(self.config.response_limits.event), spec.url, deadline)
+        source = events.aiter_sse()
+        try:
+            async for sse in source:
+                if not sse.data:
+                    continue
+                event = warmup_event(sse.data)
+                if on_status is not None:
+                    on_status(event)
+                if event.hot:
+                    return event
+        except APITimeoutError:
+            pass
+        finally:
+            await AsyncRuntime.aclose_iterator(source)
+            await raw.aclose()
+        raise APITimeoutError(
+            f"chute {chute} did not become hot within {timeout} s",
+            failure=ConnectionFailure.READ_TIMEOUT,
+            url=spec.url,
+        )
+
+    async def _resolved(self, spec: RequestSpec) -> RequestSpec:
+        """``spec`` sent to the chute's real slug, for a handle made with ``resolve=True``
+        (the platform adds a suffix to a slug that clashes)."""
+        target = spec.target
+        if not target.resolve or target.chute is None:
+            return spec
+        info = await self.lookup(target.chute)
+        real = subdomain(info.slug, self.config.domain) if info.slug else target
+        return attrs.evolve(spec, url=real.base_url + spec.url[len(target.base_url) :], target=real)
+
+    async def _waited_for_hot(
+        self, spec: RequestSpec, record: CallRecord, response: Response, deadline: float | None
+    ) -> bool:
+        """For ``RetryPolicy(wait_for_hot=...)``: on a cold chute's 503, wait (once per call)
+        until it is hot. Whether the call should be sent again now."""
+        limit = self.config.retry_policy.wait_for_hot
+        if limit is None or record.waited or response.status_code != 503:
+            return False
+        if not is_cold_start(describe_body(response.content, response.content_type)[1]):
+            return False
+        record.waited = True
+        chute = await self._chute_of(spec)
+        if chute is None:
+            return False
+        if deadline is not None:
+            limit = min(limit, max(0.0, deadline - time.monotonic()))
+        LOGGER.info("chute %s is cold: waiting up to %.0f s for it to warm up", chute, limit)
+        started = time.monotonic()
+        try:
+            await self.warm(chute, limit)
+        except APITimeoutError:
+            LOGGER.info("chute %s is still cold after %.0f s", chute, limit)
+            return False
+        LOGGER.info(
+            "chute %s is hot after %.1f s: sending again", chute, time.monotonic() - started
+        )
+        return True
+
+    async def _chute_of(self, spec: RequestSpec) -> str | None:
+        """The chute a call went to: its name or id, or for the gateway the chute of the
+        body's model (from ``/v1/models``)."""
+        if spec.target.chute is not None:
+            return spec.target.chute
+        if spec.target.base_url != self.config.llm_url or not spec.content:
+            return None
+        try:
+            model = json.loads(spec.content).get("model")
+            found = {m.id: m.chute_id for m in await self.models(spec.target)}
+        except (ValueError, AttributeError, ChutesError):
+            return None
+        return found.get(model) if isinstance(model, str) else None
+
+    async def _explained(self, error: ChutesError, spec: RequestSpec) -> ChutesError:
+        """``error`` with what the client knows added: close model names for a gateway's
+        "model not found", the chute's cords for "No matching cord found!"."""
+        if isinstance(error, ModelNotFoundError):
+            try:
+                known = [m.id for m in await self.models(spec.target)]
+            except ChutesError:
+                known = []  # best effort: never a second error
+            error.suggestions = tuple(close_model_names(error.model, known))
+            if error.suggestions:
+                add_hint(error, f"did you mean {', '.join(error.suggestions)}?")
+        elif isinstance(error, NotFoundError) and NO_CORD in error.message:
+            info = self.pool.known.chute(spec.target.base_url)
+            if info is not None and info.cords:
+                cords = ", ".join(f"{c.method} {c.path}" for c in info.cords)
+                add_hint(error, f"its cords: {cords}")
+        return error
 
     async def open(self, spec: RequestSpec) -> tuple[httpx.Response, Response, float | None]:
         """Send a streaming call and count it; the event-stream body comes back unread, with
@@ -329,14 +521,15 @@ class AsyncCaller:
         spec = build_download(self.config, self._headers, target, url)
         return (await self.send(spec, CallRecord()))[1].content
 
-    def tokens(self, target: Target, usage: Usage | None) -> None:
-        """Add a response's reported tokens to the books."""
+    def tokens(self, target: Target, usage: Usage | None, model: str | None = None) -> None:
+        """Add a response's reported tokens to the books (to its model's too)."""
         if usage is not None:
             self.usage.record_tokens(
                 target.base_url,
                 usage.prompt_tokens or 0,
                 usage.completion_tokens or 0,
                 usage.total_tokens or 0,
+                model,
             )
 
     def failed(self, target: Target) -> None:
@@ -397,3 +590,7 @@ class AsyncCaller:
         )
         if failed and LOGGER.isEnabledFor(logging.INFO):
             LOGGER.info("%s %s failed after %d attempt(s)", spec.method, spec.url, record.attempts)
+
+
+def _json(response: Response) -> Any:
+    return response.json()

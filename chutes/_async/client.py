@@ -6,10 +6,11 @@ Create one client per app, share it across threads or tasks, and close it when d
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import httpx
 
 from .._core.config import (
@@ -26,6 +27,7 @@ from .._core.config import (
     make_config,
 )
 from .._core.errors import ConfigurationError
+from .._core.platform import ChuteInfo, Pricing, WarmupEvent, pricing
 from .._core.public import export
 from .._core.ratelimit import RateLimit, TokenBucket
 from .._core.requests import BODY_OPTIONS, GET_OPTIONS, SAVING_OPTIONS, call_options
@@ -33,6 +35,7 @@ from .._core.targets import Target, resolve_target
 from .._core.usage import UsageSnapshot, UsageTracker
 from .._response import Response
 from .caller import AsyncCaller, AsyncPool, configure_logging, new_http
+from .platform import AsyncAccount, AsyncChutes
 from .resources import AsyncChat, AsyncCompletions, AsyncEmbeddings, AsyncImages, AsyncModels
 from .streams import AsyncEventStream
 
@@ -185,6 +188,7 @@ class AsyncClient:
         slug: str | None = None,
         id: str | None = None,
         url: str | None = None,
+        resolve: bool = False,
     ) -> AsyncChute:
         """A handle on one chute, addressed by exactly one of the four forms.
 
@@ -193,6 +197,9 @@ class AsyncClient:
             slug: the subdomain slug itself (one DNS label).
             id: the chute's UUID, reached at ``{api_url}/chutes/{id}``.
             url: any absolute http(s) base URL.
+            resolve: with a name, reach the chute at its real slug, looked up on the platform
+                once per client before the first call (a slug that clashed with another has a
+                ``-xxxxx`` suffix only a lookup reveals).
 
         Raises:
             ConfigurationError: for zero or several forms, or an invalid one.
@@ -201,7 +208,26 @@ class AsyncClient:
         target = resolve_target(
             name, slug=slug, id=id, url=url, domain=config.domain, api_url=config.api_url
         )
+        if resolve:
+            if name is None:
+                raise ConfigurationError("resolve=True looks a chute up by its name")
+            target = attrs.evolve(target, resolve=True)
         return AsyncChute(self._caller, target)
+
+    @property
+    def chutes(self) -> AsyncChutes:
+        """The platform's chutes: ``get``, ``list``, ``status``, ``warmup``."""
+        return AsyncChutes(self._caller)
+
+    @property
+    def account(self) -> AsyncAccount:
+        """The account: ``me``, ``quotas``, ``quota_usage``, ``subscription``, ``usage``."""
+        return AsyncAccount(self._caller)
+
+    async def pricing(self) -> Pricing:
+        """The platform's compute prices (TAO in USD, GPU hourly estimates)."""
+        caller = self._caller
+        return pricing(await caller.get_json(caller.api(), "/pricing"))
 
     @property
     def llm(self) -> AsyncChute:
@@ -275,6 +301,36 @@ class AsyncChute:
     def models(self) -> AsyncModels:
         """``models.list()`` against ``/v1/models``."""
         return AsyncModels(self._caller, self.target)
+
+    async def info(self) -> ChuteInfo:
+        """The chute's details on the platform (see :meth:`AsyncChutes.get`).
+
+        Raises:
+            ConfigurationError: for a chute addressed by slug or URL (not a platform name).
+        """
+        return await self._caller.lookup(self._platform_name())
+
+    async def warmup(
+        self,
+        *,
+        timeout: float | None = 600.0,
+        on_status: Callable[[WarmupEvent], object] | None = None,
+    ) -> WarmupEvent:
+        """Warm the chute up and return once it is hot (see :meth:`AsyncChutes.warmup`).
+
+        Raises:
+            ConfigurationError: for a chute addressed by slug or URL.
+            APITimeoutError: when it is not hot within ``timeout``.
+        """
+        return await self._caller.warm(self._platform_name(), timeout, on_status)
+
+    def _platform_name(self) -> str:
+        if self.target.chute is None:
+            raise ConfigurationError(
+                "this chute was addressed by slug or URL: address it by name or id= to "
+                "look it up on the platform"
+            )
+        return self.target.chute
 
     async def request(self, method: str, path: str, **options: Unpack[SavingOptions]) -> Response:
         """Call a cord and return its whole response.

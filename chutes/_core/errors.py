@@ -59,6 +59,7 @@ __all__ = [
 ]
 
 INVOCATION_ID_HEADER: Final = "x-chutes-invocationid"
+NO_CORD: Final = "No matching cord found!"
 _MAX_MESSAGE: Final = 1000
 
 
@@ -336,6 +337,14 @@ def status_error(response: ResponseLike, *, retry_after: float | None = None) ->
     if model is not None:
         error.model = model  # type: ignore[attr-defined]
     return error
+
+
+def add_hint(error: ChutesError, hint: str) -> None:
+    """Add ``hint`` to ``error``'s message (what the client knows that the server did not say)."""
+    message = f"{error.args[0]} ({hint})" if error.args else hint
+    error.args = (message, *error.args[1:])
+    if "message" in vars(error):
+        error.message = message  # type: ignore[attr-defined]
 
 
 def scrub(error: ChutesError, secret: str) -> ChutesError:

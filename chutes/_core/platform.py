@@ -28,23 +28,18 @@ from .decoding import RENAMES, make_converter, structure
 from .errors import (
     ConfigurationError,
     DecodeError,
-    RateLimitReason,
-    classify_429,
     detail_text,
-    parse_model_not_found,
 )
+from .public import export
 from .targets import _LABEL, _UUID, Target, _check_name, normalize_base_url, resolve_target
 
 if TYPE_CHECKING:
     import cattrs
 
 __all__ = [
-    "COLD_START_DETAIL",
-    "GATEWAY_SLUG",
     "AccountInfo",
     "Amount",
     "ChuteInfo",
-    "ChutePage",
     "ChuteStatus",
     "Cord",
     "GatewayModel",
@@ -54,36 +49,13 @@ __all__ = [
     "Pricing",
     "QuotaRule",
     "QuotaUsage",
-    "RateLimitReason",
     "Subscription",
     "SubscriptionWindow",
-    "TargetKind",
     "TargetRef",
     "UsageBucket",
-    "UsagePage",
     "WarmupEvent",
-    "account_info",
-    "body_schema",
     "chute_id",
-    "chute_info",
-    "chute_list_params",
-    "chute_page",
-    "chute_status",
-    "classify_429",
-    "close_model_names",
-    "estimate_cost_usd",
-    "gateway_models",
-    "is_cold_start",
-    "parse_model_not_found",
     "parse_target",
-    "price",
-    "pricing",
-    "quota_usage",
-    "quotas",
-    "subscription",
-    "usage_page",
-    "usage_params",
-    "warmup_event",
 ]
 
 T = TypeVar("T")
@@ -1427,3 +1399,6 @@ def close_model_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
             scored[candidate] = max(score, scored.get(candidate, 0.0))
     ranked = sorted(scored, key=lambda c: (-scored[c], c))
     return ranked[: max(0, n)]
+
+
+export(__all__, globals())

@@ -37,10 +37,21 @@ _PATH_CHARS: Final = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$")
 
 @attrs.frozen
 class Target:
-    """Where a chute lives: its base URL (no trailing slash) and the host it must stay on."""
+    """Where a chute lives: its base URL (no trailing slash) and the host it must stay on.
+
+    Attributes:
+        base_url: the URL its paths are joined to.
+        host: the host every request must stay on.
+        chute: the platform's name for it (``user/name`` or its id), when it was addressed
+            by one: what its warm-up and its details are looked up by.
+        resolve: look the chute's real slug up (once per client) before the first call.
+    """
 
     base_url: str
     host: str
+    # Where it lives is what makes two targets the same; these only tell how it is known.
+    chute: str | None = attrs.field(default=None, eq=False)
+    resolve: bool = attrs.field(default=False, eq=False)
 
     def join(self, path: str) -> str:
         """The absolute URL of ``path`` on this chute (see :func:`join_url`)."""
@@ -73,6 +84,21 @@ def _check_name(name: object) -> str:
                 "'_', '.' and '-' (no spaces, '@', '#', empty or '..' segments)"
             )
     return name
+
+
+def chute_key(name: str | None, id: str | None) -> str:
+    """The platform's key for a chute given by exactly one of ``"user/name"`` or ``id=``.
+
+    Raises:
+        ConfigurationError: for neither or both, or an invalid name or id.
+    """
+    if (name is None) == (id is None):
+        raise ConfigurationError("give a chute's name ('user/name') or id=, exactly one")
+    if name is not None:
+        return _check_name(name)
+    if not isinstance(id, str) or not _UUID.fullmatch(id):
+        raise ConfigurationError(f"invalid chute id {id!r}: chute ids are UUIDs")
+    return id.lower()
 
 
 def resolve_target(
@@ -109,7 +135,7 @@ def resolve_target(
         label = slugify(_check_name(name))
         if not label:
             raise ConfigurationError(f"chute name {name!r} has no letters or digits to make a slug")
-        return _subdomain(label, domain)
+        return attrs.evolve(_subdomain(label, domain), chute=name)
     if slug is not None:
         if not isinstance(slug, str) or not _LABEL.fullmatch(slug):
             raise ConfigurationError(
@@ -120,9 +146,20 @@ def resolve_target(
     if id is not None:
         if not isinstance(id, str) or not _UUID.fullmatch(id):
             raise ConfigurationError(f"invalid chute id {id!r}: chute ids are UUIDs")
-        return _from_base(f"{api_url}/chutes/{id.lower()}")
+        return attrs.evolve(_from_base(f"{api_url}/chutes/{id.lower()}"), chute=id.lower())
     assert url is not None
     return _from_base(normalize_base_url(url, what="url"))
+
+
+def subdomain(label: str, domain: str) -> Target:
+    """The target of the chute whose slug is ``label``.
+
+    Raises:
+        ConfigurationError: for a label that is not one DNS label.
+    """
+    if not _LABEL.fullmatch(label):
+        raise ConfigurationError(f"invalid slug {label!r}")
+    return _subdomain(label, domain)
 
 
 def _subdomain(label: str, domain: str) -> Target:

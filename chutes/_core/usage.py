@@ -1,4 +1,5 @@
-"""Usage accounting: calls, failures, retries, tokens and the last quota, per client.
+"""Usage accounting: calls, failures, retries, tokens, the last quota and the estimated
+spend, per client.
 
 Rule: one lock-protected tracker per connection pool; readers get immutable snapshots, so
 reading is safe while other threads or tasks make calls. A lock is not I/O: it is held for
@@ -14,9 +15,10 @@ from types import MappingProxyType
 import attrs
 
 from .models import Quota, quota_from_headers
+from .platform import ModelPrice, estimate_cost_usd
 from .public import export
 
-__all__ = ["ChuteUsage", "UsageSnapshot"]
+__all__ = ["ChuteUsage", "ModelUsage", "UsageSnapshot"]
 
 
 @attrs.frozen(slots=True)
@@ -41,16 +43,37 @@ class ChuteUsage:
 
 
 @attrs.frozen(slots=True)
+class ModelUsage:
+    """The tokens one model's answers reported.
+
+    Attributes:
+        prompt_tokens: prompt tokens.
+        completion_tokens: completion tokens.
+        total_tokens: total tokens.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@attrs.frozen(slots=True)
 class UsageSnapshot(ChuteUsage):
     """A client's usage at one moment (``client.usage``).
 
     Attributes:
         by_chute: the same counters keyed by the chute's base URL.
+        by_model: the tokens per model (the ``model`` the answers named).
         quota: the last quota the server reported, or ``None``.
+        cost_usd: the estimated spend in USD, from the gateway's model prices (fetched once
+            when a model's price is first needed); ``None`` when a model that used tokens has
+            no known price.
     """
 
     by_chute: Mapping[str, ChuteUsage] = attrs.field(factory=dict)
+    by_model: Mapping[str, ModelUsage] = attrs.field(factory=dict)
     quota: Quota | None = None
+    cost_usd: float | None = None
 
 
 _FIELDS = ("requests", "failures", "retries", "prompt_tokens", "completion_tokens", "total_tokens")
@@ -59,12 +82,24 @@ _FIELDS = ("requests", "failures", "retries", "prompt_tokens", "completion_token
 class UsageTracker:
     """Thread-safe counters; every client made by ``with_options`` shares its parent's."""
 
-    __slots__ = ("_by_chute", "_lock", "_quota")
+    __slots__ = ("_by_chute", "_by_model", "_lock", "_prices", "_quota")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_chute: dict[str, list[int]] = {}
+        self._by_model: dict[str, list[int]] = {}
         self._quota: Quota | None = None
+        self._prices: Mapping[str, ModelPrice] | None = None
+
+    @property
+    def needs_prices(self) -> bool:
+        """Whether tokens were recorded for a model, and no prices are known yet."""
+        return self._prices is None and bool(self._by_model)
+
+    def set_prices(self, prices: Mapping[str, ModelPrice]) -> None:
+        """The gateway's prices per model (``{}`` when they could not be read)."""
+        with self._lock:
+            self._prices = dict(prices)
 
     def _add(self, chute: str, index: int, amount: int) -> None:
         counters = self._by_chute.get(chute)
@@ -96,20 +131,35 @@ class UsageTracker:
         with self._lock:
             self._add(chute, 1, 1)
 
-    def record_tokens(self, chute: str, prompt: int, completion: int, total: int) -> None:
-        """Add the tokens a response reported."""
+    def record_tokens(
+        self, chute: str, prompt: int, completion: int, total: int, model: str | None = None
+    ) -> None:
+        """Add the tokens a response reported (to its model too, when it named one)."""
         with self._lock:
             self._add(chute, 3, prompt)
             self._add(chute, 4, completion)
             self._add(chute, 5, total)
+            if model:
+                counts = self._by_model.setdefault(model, [0, 0, 0])
+                counts[0] += prompt
+                counts[1] += completion
+                counts[2] += total
 
     def snapshot(self) -> UsageSnapshot:
         """An immutable copy of the counters."""
         with self._lock:
             per = {k: ChuteUsage(*v) for k, v in self._by_chute.items()}
-            quota = self._quota
+            models = {k: ModelUsage(*v) for k, v in self._by_model.items()}
+            quota, prices = self._quota, self._prices
         totals = {f: sum(getattr(u, f) for u in per.values()) for f in _FIELDS}
-        return UsageSnapshot(**totals, by_chute=MappingProxyType(per), quota=quota)
+        tokens = {m: (u.prompt_tokens, u.completion_tokens) for m, u in models.items()}
+        return UsageSnapshot(
+            **totals,
+            by_chute=MappingProxyType(per),
+            by_model=MappingProxyType(models),
+            quota=quota,
+            cost_usd=None if prices is None else estimate_cost_usd(tokens, prices),
+        )
 
 
 export(__all__, globals())

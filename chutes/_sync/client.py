@@ -7,10 +7,11 @@ Create one client per app, share it across threads or tasks, and close it when d
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import httpx
 
 from .._core.config import (
@@ -27,6 +28,7 @@ from .._core.config import (
     make_config,
 )
 from .._core.errors import ConfigurationError
+from .._core.platform import ChuteInfo, Pricing, WarmupEvent, pricing
 from .._core.public import export
 from .._core.ratelimit import RateLimit, TokenBucket
 from .._core.requests import BODY_OPTIONS, GET_OPTIONS, SAVING_OPTIONS, call_options
@@ -34,6 +36,7 @@ from .._core.targets import Target, resolve_target
 from .._core.usage import UsageSnapshot, UsageTracker
 from .._response import Response
 from .caller import Caller, Pool, configure_logging, new_http
+from .platform import Account, Chutes
 from .resources import Chat, Completions, Embeddings, Images, Models
 from .streams import EventStream
 
@@ -186,6 +189,7 @@ class Client:
         slug: str | None = None,
         id: str | None = None,
         url: str | None = None,
+        resolve: bool = False,
     ) -> Chute:
         """A handle on one chute, addressed by exactly one of the four forms.
 
@@ -194,6 +198,9 @@ class Client:
             slug: the subdomain slug itself (one DNS label).
             id: the chute's UUID, reached at ``{api_url}/chutes/{id}``.
             url: any absolute http(s) base URL.
+            resolve: with a name, reach the chute at its real slug, looked up on the platform
+                once per client before the first call (a slug that clashed with another has a
+                ``-xxxxx`` suffix only a lookup reveals).
 
         Raises:
             ConfigurationError: for zero or several forms, or an invalid one.
@@ -202,7 +209,26 @@ class Client:
         target = resolve_target(
             name, slug=slug, id=id, url=url, domain=config.domain, api_url=config.api_url
         )
+        if resolve:
+            if name is None:
+                raise ConfigurationError("resolve=True looks a chute up by its name")
+            target = attrs.evolve(target, resolve=True)
         return Chute(self._caller, target)
+
+    @property
+    def chutes(self) -> Chutes:
+        """The platform's chutes: ``get``, ``list``, ``status``, ``warmup``."""
+        return Chutes(self._caller)
+
+    @property
+    def account(self) -> Account:
+        """The account: ``me``, ``quotas``, ``quota_usage``, ``subscription``, ``usage``."""
+        return Account(self._caller)
+
+    def pricing(self) -> Pricing:
+        """The platform's compute prices (TAO in USD, GPU hourly estimates)."""
+        caller = self._caller
+        return pricing(caller.get_json(caller.api(), "/pricing"))
 
     @property
     def llm(self) -> Chute:
@@ -276,6 +302,36 @@ class Chute:
     def models(self) -> Models:
         """``models.list()`` against ``/v1/models``."""
         return Models(self._caller, self.target)
+
+    def info(self) -> ChuteInfo:
+        """The chute's details on the platform (see :meth:`Chutes.get`).
+
+        Raises:
+            ConfigurationError: for a chute addressed by slug or URL (not a platform name).
+        """
+        return self._caller.lookup(self._platform_name())
+
+    def warmup(
+        self,
+        *,
+        timeout: float | None = 600.0,
+        on_status: Callable[[WarmupEvent], object] | None = None,
+    ) -> WarmupEvent:
+        """Warm the chute up and return once it is hot (see :meth:`Chutes.warmup`).
+
+        Raises:
+            ConfigurationError: for a chute addressed by slug or URL.
+            APITimeoutError: when it is not hot within ``timeout``.
+        """
+        return self._caller.warm(self._platform_name(), timeout, on_status)
+
+    def _platform_name(self) -> str:
+        if self.target.chute is None:
+            raise ConfigurationError(
+                "this chute was addressed by slug or URL: address it by name or id= to "
+                "look it up on the platform"
+            )
+        return self.target.chute
 
     def request(self, method: str, path: str, **options: Unpack[SavingOptions]) -> Response:
         """Call a cord and return its whole response.

@@ -9,13 +9,12 @@ import httpx
 import pytest
 
 import chutes
+from chutes._core.errors import classify_429, parse_model_not_found
 from chutes._core.platform import (
     ModelPrice,
     chute_id,
-    classify_429,
     gateway_models,
     is_cold_start,
-    parse_model_not_found,
 )
 from chutes.testing import FakeChutes
 

@@ -8,15 +8,13 @@ from typing import Any
 
 import pytest
 
-from chutes._core.errors import DecodeError
+from chutes._core.errors import DecodeError, classify_429, parse_model_not_found
 from chutes._core.platform import (
     GatewayModel,
     ModelPrice,
-    classify_429,
     close_model_names,
     estimate_cost_usd,
     gateway_models,
-    parse_model_not_found,
 )
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "data" / "payloads"
