@@ -13,12 +13,16 @@ import contextlib
 import time
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 import httpx
 
 __all__: list[str] = []
+
+# Tasks started by AsyncRuntime.soon, referenced until they finish (the loop keeps only
+# weak references to its tasks).
+_BACKGROUND: set[asyncio.Task[Any]] = set()
 
 
 class AsyncRuntime:
@@ -86,6 +90,19 @@ class AsyncRuntime:
             closer.cancel()
 
     @staticmethod
+    def soon(work: Callable[[], Coroutine[Any, Any, Any]]) -> bool:
+        """Start ``work`` in the background of the running loop (keeping it referenced
+        until done); ``False`` when no loop runs here."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        task: asyncio.Task[Any] = loop.create_task(work())
+        _BACKGROUND.add(task)
+        task.add_done_callback(_BACKGROUND.discard)
+        return True
+
+    @staticmethod
     def loop_gone(holder: Any) -> bool:
         """Whether the loop that opened the pool's connections is closed or collected (its
         sockets can then only be dropped, not closed politely)."""
@@ -133,6 +150,12 @@ class Runtime:
     @staticmethod
     def cancel_close_with_loop(holder: Any) -> None:
         """Nothing to do: see :meth:`close_with_loop`."""
+
+    @staticmethod
+    def soon(work: Callable[[], Any]) -> bool:
+        """Do ``work`` now (a blocking client has no background)."""
+        work()
+        return True
 
     @staticmethod
     def loop_gone(holder: Any) -> bool:

@@ -122,8 +122,8 @@ async def test_503_twice_then_success(make: Any, fake: FakeChutes, delays: list[
     fake.fail_next(503, times=2)
     caller = make(max_retries=2)
     assert await caller.chat() == REPLY
-    assert caller.client.usage.retries == 2
     assert len(fake.requests) == 3
+    assert caller.client.usage.retries == 2
 
 
 async def test_503_retries_do_not_sleep_with_zero_delay(

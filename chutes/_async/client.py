@@ -34,6 +34,7 @@ from .._core.requests import BODY_OPTIONS, GET_OPTIONS, SAVING_OPTIONS, call_opt
 from .._core.targets import Target, resolve_target
 from .._core.usage import UsageSnapshot, UsageTracker
 from .._response import Response
+from .._runtime import AsyncRuntime
 from .caller import AsyncCaller, AsyncPool, configure_logging, new_http
 from .platform import AsyncAccount, AsyncChutes
 from .resources import AsyncChat, AsyncCompletions, AsyncEmbeddings, AsyncImages, AsyncModels
@@ -168,8 +169,17 @@ class AsyncClient:
 
     @property
     def usage(self) -> UsageSnapshot:
-        """A snapshot of this client's calls, failures, retries, tokens and last quota."""
-        return self._caller.usage.snapshot()
+        """A snapshot of this client's calls, failures, retries, tokens, last quota and
+        estimated spend.
+
+        The spend comes from the gateway's model prices, read once, when first asked (here)
+        after tokens were counted for a model; until then (and, on an ``AsyncClient``, until
+        that read finishes in the background) ``cost_usd`` is ``None``.
+        """
+        caller = self._caller
+        if caller.usage.claim_prices() and not AsyncRuntime.soon(caller.fetch_prices):
+            caller.usage.release_prices()
+        return caller.usage.snapshot()
 
     @property
     def timeout(self) -> Timeout:

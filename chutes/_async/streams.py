@@ -183,7 +183,7 @@ class _AsyncChunkStream(_AsyncStream[C], Generic[C, R]):
         except ChutesError as exc:
             await self._fail(exc)
         # [DONE], or a body that ended with every choice finished: the call is whole.
-        self._caller.tokens(self._spec.target, reader.usage)
+        self._caller.tokens(self._spec.target, reader.usage, reader.model)
         await self._release()
 
     async def __anext__(self) -> C:

@@ -80,6 +80,12 @@ class ChunkReader(abc.ABC, Generic[C, R]):
         return "".join(self._choices[i].text.getvalue() for i in sorted(self._choices))
 
     @property
+    def model(self) -> str | None:
+        """The model the stream's first chunk named, if any."""
+        found = (self._first or {}).get("model")
+        return found if isinstance(found, str) and found else None
+
+    @property
     def usage(self) -> Usage | None:
         """The last usage the stream reported, typed on first access."""
         if self._usage is None and self._usage_raw is not None:

@@ -82,7 +82,7 @@ _FIELDS = ("requests", "failures", "retries", "prompt_tokens", "completion_token
 class UsageTracker:
     """Thread-safe counters; every client made by ``with_options`` shares its parent's."""
 
-    __slots__ = ("_by_chute", "_by_model", "_lock", "_prices", "_quota")
+    __slots__ = ("_asked", "_by_chute", "_by_model", "_lock", "_prices", "_quota")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -90,11 +90,21 @@ class UsageTracker:
         self._by_model: dict[str, list[int]] = {}
         self._quota: Quota | None = None
         self._prices: Mapping[str, ModelPrice] | None = None
+        self._asked = False
 
-    @property
-    def needs_prices(self) -> bool:
-        """Whether tokens were recorded for a model, and no prices are known yet."""
-        return self._prices is None and bool(self._by_model)
+    def claim_prices(self) -> bool:
+        """Whether the caller should fetch the prices now: tokens were counted for a model
+        and nobody asked yet (true once per tracker)."""
+        with self._lock:
+            if self._asked or not self._by_model:
+                return False
+            self._asked = True
+            return True
+
+    def release_prices(self) -> None:
+        """Undo :meth:`claim_prices` (the fetch could not be started)."""
+        with self._lock:
+            self._asked = False
 
     def set_prices(self, prices: Mapping[str, ModelPrice]) -> None:
         """The gateway's prices per model (``{}`` when they could not be read)."""

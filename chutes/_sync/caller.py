@@ -332,7 +332,6 @@ class Caller:
             self._record(spec, record, failed=True)
             raise
         self._record(spec, record, failed=False)
-        self.priced(spec.target)
         return result
 
     # --- what the client knows of the platform ------------------------------------------
@@ -346,6 +345,12 @@ class Caller:
         spec = self.spec(target, "GET", path, Call(params=params or None))
         return self.call(spec, _json)
 
+    def look(self, target: Target, path: str) -> Any:
+        """``GET path`` on ``target`` and its JSON, for the client's own use (a slug, the
+        models, prices): not counted in the usage books, which count the caller's calls."""
+        spec = self.spec(target, "GET", path, Call())
+        return (self.send(spec, CallRecord()))[1].json()
+
     def lookup(self, chute: str) -> ChuteInfo:
         """A chute's details, by name (``user/name``, looked up by its id) or id; kept for a
         while, and under its base URL too.
@@ -358,7 +363,7 @@ class Caller:
         if found is not None:
             return found
         ident = chute if "/" not in chute else chute_id(chute)
-        info = chute_info(self.get_json(self.api(), f"/chutes/{ident}"))
+        info = chute_info(self.look(self.api(), f"/chutes/{ident}"))
         keys = [chute, info.chute_id]
         if info.slug:
             with contextlib.suppress(ChutesError):
@@ -371,18 +376,17 @@ class Caller:
         known = self.pool.known
         found = known.models(target.base_url)
         if found is None:
-            found = gateway_models(self.get_json(target, "/v1/models"))
+            found = gateway_models(self.look(target, "/v1/models"))
             known.add_models(target.base_url, found)
         return found
 
-    def priced(self, target: Target) -> None:
-        """Learn the gateway's model prices once tokens were counted for a model (best effort:
-        the spend stays unknown if they cannot be read)."""
-        if not self.usage.needs_prices or target.base_url != self.config.llm_url:
-            return
+    def fetch_prices(self) -> None:
+        """Learn the gateway's model prices (best effort: a cost estimate must never break
+        the reading of usage, so any failure leaves the spend unknown)."""
+        gateway = resolve_target(url=self.config.llm_url, domain=self.config.domain, api_url="")
         try:
-            found = self.models(target)
-        except ChutesError:
+            found = self.models(gateway)
+        except Exception:
             found = []
         self.usage.set_prices({m.id: m.price for m in found if m.price is not None})
 

@@ -66,7 +66,9 @@ class _Resource:
 
         def decode(response: Response) -> Any:
             result = decode_body(response.content, response.headers, cls)
-            caller.tokens(spec.target, getattr(result, "usage", None))
+            caller.tokens(
+                spec.target, getattr(result, "usage", None), getattr(result, "model", None)
+            )
             return result
 
         return caller.call(spec, decode)

@@ -184,7 +184,7 @@ class _ChunkStream(_Stream[C], Generic[C, R]):
         except ChutesError as exc:
             self._fail(exc)
         # [DONE], or a body that ended with every choice finished: the call is whole.
-        self._caller.tokens(self._spec.target, reader.usage)
+        self._caller.tokens(self._spec.target, reader.usage, reader.model)
         self._release()
 
     def __next__(self) -> C:

@@ -536,7 +536,8 @@ class FakeChutes(httpx.BaseTransport, httpx.AsyncBaseTransport):
         owner, _, name = ref.value.partition("/")
         ident = chute_id(ref.value)
         label = parse_target(f"slug:{slug}").value if slug is not None else slugify(ref.value)
-        self._forget(self._by_id.get(ident))
+        replaced = self._by_id.get(ident)
+        self._forget(replaced)
         bases = [f"https://{label}.{self.domain}", f"{self.api_url}/chutes/{ident}"]
         record = ChuteRecord(
             key=ident,
@@ -552,6 +553,9 @@ class FakeChutes(httpx.BaseTransport, httpx.AsyncBaseTransport):
             self._by_base[base] = record
         self._by_id[ident] = record
         self._chutes.append(record)
+        for model in self._models.values():
+            if model.chute is replaced:
+                model.chute = record  # the models it served are served by its new record
         return record
 
     def _forget(self, record: ChuteRecord | None) -> None:

@@ -201,6 +201,7 @@ class PlatformServer:
             ServedChute("chutes/deepseek-v3"),
         ]
         self.models: dict[str, tuple[str, float, float]] = {MODEL: ("chutes/deepseek-v3", 0.3, 1.2)}
+        self.seen: list[tuple[str, str, str, bytes]] = []  # (method, host, target, body)
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="platform-server", daemon=True)
@@ -269,6 +270,7 @@ class PlatformServer:
                 length = int(headers.get("content-length", "0"))
                 body = await reader.readexactly(length) if length else b""
                 with self._lock:
+                    self.seen.append((method, headers.get("host", ""), target, body))
                     reply = self._route(method, target, headers, body)
                 await self._write(writer, reply)
                 if headers.get("connection", "").lower() == "close":
