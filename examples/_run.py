@@ -28,15 +28,15 @@ def parse(description: str | None, argv: Sequence[str] | None = None) -> argpars
     return args
 
 
-def client_for(url: str | None, fake: Callable[[], FakeChutes], kind: type[C]) -> C:
-    """The client (of ``kind``) an example runs with (see the module docstring), saying
-    which it is."""
+def client_for(url: str | None, fake: Callable[[], FakeChutes], kind: type[C], **options: Any) -> C:
+    """The client (of ``kind``, made with ``options`` unless it is the fake's) an example
+    runs with (see the module docstring), saying which it is."""
     if os.environ.get("CHUTES_API_KEY"):
         print(f"Using {url or 'the chutes.ai platform'} (CHUTES_API_KEY is set).")
-        return kind()
+        return kind(**options)
     if url:
         print(f"Using {url} with a placeholder key (CHUTES_API_KEY is not set).")
-        return kind(api_key=PLACEHOLDER_KEY)
+        return kind(api_key=PLACEHOLDER_KEY, **options)
     print("No CHUTES_API_KEY set: using the offline fake platform (chutes.testing).")
     made: Any = fake().async_client() if kind is chutes.AsyncClient else fake().client()
     return made  # type: ignore[no-any-return]

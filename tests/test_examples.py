@@ -511,7 +511,7 @@ def test_url_script_sends_model_and_stream_flag(
 
 # --- every example from the command line: offline, or --url, never the fake with --url -------
 
-SCRIPTS = ["quickstart", "any_cord", "image", "stream_story", "web_backend"]
+SCRIPTS = ["quickstart", "any_cord", "image", "stream_story", "web_backend", "platform_tour"]
 
 
 def run_script(name: str, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -510,3 +510,51 @@ def test_a_chute_added_after_its_model_still_serves_it(fake: FakeChutes) -> None
             client.llm.chat.completions.create(
                 model="acme/late", messages=[{"role": "user", "content": "x"}]
             )
+
+
+# --- the example -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tour(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``examples/platform_tour.py``, imported with the repository root on ``sys.path``."""
+    import importlib
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
+    return importlib.import_module("examples.platform_tour")
+
+
+def test_the_tour_warms_a_cold_chute_then_prices_the_call(
+    tour: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On its fake, the tour finds the chute cold, follows its warm-up to hot, calls the
+    model once and returns the spend at the fake's prices."""
+    fake = tour.fake_platform()
+    with fake.client() as client:
+        cost = tour.main(client)
+        tokens = client.usage.by_model[tour.MODEL]
+        hot_after = client.chutes.status(tour.CHUTE).hot
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith(": cold, 0 instance(s)")
+    assert any(line.strip().startswith("hot:") for line in out)
+    assert hot_after
+    assert cost == pytest.approx(
+        (tokens.prompt_tokens * 0.3 + tokens.completion_tokens * 1.2) / 1e6
+    )
+    assert f"estimated cost: {cost} USD" in out[-1]
+
+
+def test_the_tour_over_the_wire(
+    tour: Any, server_client: chutes.Client, platform_server: PlatformServer
+) -> None:
+    """Against the socket server the tour reads the chute, asks only the quick status of a
+    hot chute (no warm-up stream), calls the gateway and prices the tokens."""
+    cost = tour.main(server_client, chute="chutes/deepseek-v3", model=MODEL)
+    seen = [(method, host, target) for method, host, target, _ in platform_server.seen]
+    assert ("POST", "llm.chutes.ai", "/v1/chat/completions") in seen
+    warmups = [target for _, _, target in seen if target.startswith("/chutes/warmup/")]
+    assert len(warmups) == 1
+    assert warmups[0].endswith("?quick=true")
+    assert cost is not None
+    assert cost > 0
