@@ -1,5 +1,8 @@
 """Know the platform: look a chute up, warm it up, call it, and see what it cost.
 
+(Not named ``platform.py``: run as a script, a file of that name in this directory would
+stand in for the standard library's ``platform`` module in every example here.)
+
 Run it with no key (the offline fake platform), or with ``CHUTES_API_KEY`` set::
 
     python examples/platform_tour.py
