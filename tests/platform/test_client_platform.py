@@ -341,6 +341,16 @@ def test_no_matching_cord_names_the_known_cords(
         server_client.chute("myuser/tts").post("/spek", json={"text": "x"})
 
 
+async def test_no_matching_cord_names_the_known_cords_async(
+    platform_server: PlatformServer,
+) -> None:
+    """The asyncio client names the chute's cords in "No matching cord found!" too."""
+    async with async_server_client(platform_server) as client:
+        await client.chutes.get("myuser/tts")
+        with pytest.raises(chutes.NotFoundError, match=r"its cords: POST /speak"):
+            await client.chute("myuser/tts").post("/spek", json={"text": "x"})
+
+
 # --- retries resend the same bytes ------------------------------------------------------------
 
 
@@ -372,6 +382,18 @@ def test_a_503_then_200_sends_the_same_bytes_twice(fake: FakeChutes) -> None:
     fake.fail_next(503)
     with fake.client(retry_policy=NO_SLEEP) as client:
         client.chute("myuser/my-llm").chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "x" * 500}], top_k=5
+        )
+    first, second = (r.content for r in fake.requests)
+    assert first == second
+
+
+async def test_a_503_then_200_sends_the_same_bytes_twice_async(fake: FakeChutes) -> None:
+    """On the asyncio client too, the 503's body and the retried 200's are equal."""
+    fake.add_chute("myuser/my-llm")
+    fake.fail_next(503)
+    async with fake.async_client(retry_policy=NO_SLEEP) as client:
+        await client.chute("myuser/my-llm").chat.completions.create(
             model="m", messages=[{"role": "user", "content": "x" * 500}], top_k=5
         )
     first, second = (r.content for r in fake.requests)
