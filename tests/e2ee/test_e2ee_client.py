@@ -9,10 +9,12 @@ the answer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +180,41 @@ async def test_nonce_reuse_async(start_server: Any) -> None:
         for _ in range(8):
             await c.chute(id=CHUTE_ID).chat.completions.create(model="m", messages=MESSAGES)
     assert server.fetches == 1
+
+
+def test_threads_never_spend_a_nonce_twice(e2ee_server: E2EEServer) -> None:
+    """Sixteen calls from four threads share one client's nonces: none is sent twice (the
+    platform would answer 403), and one fetch served them all."""
+    with client(e2ee_server, e2ee=True) as c:
+        chute = c.chute(id=CHUTE_ID)
+        chute.chat.completions.create(model="m", messages=MESSAGES)
+
+        def four_calls() -> list[str | None]:
+            return [
+                chute.chat.completions.create(model="m", messages=MESSAGES)
+                .choices[0]
+                .message.content
+                for _ in range(4)
+            ]
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            texts = [t for batch in pool.map(lambda _: four_calls(), range(4)) for t in batch]
+    assert texts == [REPLY_TEXT] * 16
+    assert 403 not in e2ee_server.statuses
+    assert e2ee_server.fetches == 1
+
+
+async def test_tasks_never_spend_a_nonce_twice(e2ee_server: E2EEServer) -> None:
+    """Twelve concurrent tasks on one AsyncClient: no nonce sent twice."""
+    async with async_client(e2ee_server, e2ee=True) as c:
+        chute = c.chute(id=CHUTE_ID)
+        await chute.chat.completions.create(model="m", messages=MESSAGES)
+        replies = await asyncio.gather(
+            *(chute.chat.completions.create(model="m", messages=MESSAGES) for _ in range(12))
+        )
+    assert {r.choices[0].message.content for r in replies} == {REPLY_TEXT}
+    assert 403 not in e2ee_server.statuses
+    assert e2ee_server.fetches == 1
 
 
 def test_expired_nonces_are_refreshed_once(e2ee_server: E2EEServer) -> None:
