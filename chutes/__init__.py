@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
+    from ._async.batch import *
     from ._async.client import *
     from ._async.images import *
     from ._async.resources import *
     from ._async.streams import *
+    from ._core.batch import *
     from ._core.config import *
     from ._core.errors import *
     from ._core.events import *
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from ._core.targets import *
     from ._core.usage import *
     from ._response import *
+    from ._sync.batch import *
     from ._sync.client import *
     from ._sync.images import *
     from ._sync.resources import *
@@ -41,15 +44,18 @@ _MODULES = (
     "._core.models",
     "._core.usage",
     "._core.events",
+    "._core.batch",
     "._response",
     "._sync.client",
     "._sync.resources",
     "._sync.streams",
     "._sync.images",
+    "._sync.batch",
     "._async.client",
     "._async.resources",
     "._async.streams",
     "._async.images",
+    "._async.batch",
 )
 
 

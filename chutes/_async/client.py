@@ -32,6 +32,7 @@ from .._core.requests import BODY_OPTIONS, GET_OPTIONS, SAVING_OPTIONS, call_opt
 from .._core.targets import Target, resolve_target
 from .._core.usage import UsageSnapshot, UsageTracker
 from .._response import Response
+from .batch import AsyncBatch
 from .caller import AsyncCaller, AsyncPool, configure_logging, new_http
 from .resources import AsyncChat, AsyncCompletions, AsyncEmbeddings, AsyncImages, AsyncModels
 from .streams import AsyncEventStream
@@ -275,6 +276,12 @@ class AsyncChute:
     def models(self) -> AsyncModels:
         """``models.list()`` against ``/v1/models``."""
         return AsyncModels(self._caller, self.target)
+
+    @property
+    def batch(self) -> AsyncBatch:
+        """``batch.run(...)`` / ``batch.stream(...)``: many requests to this chute, paced,
+        retried and resumable."""
+        return AsyncBatch(self._caller, self.target)
 
     async def request(self, method: str, path: str, **options: Unpack[SavingOptions]) -> Response:
         """Call a cord and return its whole response.

@@ -33,6 +33,7 @@ from .._core.requests import BODY_OPTIONS, GET_OPTIONS, SAVING_OPTIONS, call_opt
 from .._core.targets import Target, resolve_target
 from .._core.usage import UsageSnapshot, UsageTracker
 from .._response import Response
+from .batch import Batch
 from .caller import Caller, Pool, configure_logging, new_http
 from .resources import Chat, Completions, Embeddings, Images, Models
 from .streams import EventStream
@@ -276,6 +277,12 @@ class Chute:
     def models(self) -> Models:
         """``models.list()`` against ``/v1/models``."""
         return Models(self._caller, self.target)
+
+    @property
+    def batch(self) -> Batch:
+        """``batch.run(...)`` / ``batch.stream(...)``: many requests to this chute, paced,
+        retried and resumable."""
+        return Batch(self._caller, self.target)
 
     def request(self, method: str, path: str, **options: Unpack[SavingOptions]) -> Response:
         """Call a cord and return its whole response.
