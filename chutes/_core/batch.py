@@ -755,7 +755,10 @@ class Control:
                     self._halve(now)
             elif kind == "rate_limited" and started >= self._paused_at:
                 assert isinstance(error, RateLimitError)
-                wait = error.retry_after if error.retry_after is not None else self._pause
+                asked = error.retry_after
+                if asked is None:
+                    asked = retry.parse_retry_after(error.response.headers, wall)
+                wait = asked if asked is not None else self._pause
                 self._paused_at = now
                 self._pause_until = now + wait
                 self._pause = min(self._pause * 2, self.policy.max_pause)
