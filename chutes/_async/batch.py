@@ -129,17 +129,20 @@ class AsyncBatch:
         done = await AsyncRuntime.run_blocking(results.prepare, resume)
         run = _AsyncRun(self._caller, self._target, settings)
         await run.start(requests, done)
-        bar = Progress(progress, total=run.total, skipped=run.skipped)
         finished = run.results()
-        results.open()
+        bar: Progress | None = None
         try:
+            results.open()
+            bar = Progress(progress, total=run.total, skipped=run.skipped)
             async for result in finished:
                 results.write(result_line(result))
                 bar.update(run.report)
         finally:
             await AsyncRuntime.aclose_iterator(finished)
+            run.close()
             results.close()
-            bar.close(run.report())
+            if bar is not None:
+                bar.close(run.report())
         return run.report(str(results.path))
 
     def stream(
@@ -278,8 +281,13 @@ class _AsyncRun:
                 yield result
         finally:
             await AsyncRuntime.aclose_iterator(workers)
+            self.close()
+
+    def close(self) -> None:
+        """End the run: its input closed (a spool file removed), its clock stopped."""
+        if self._source is not None:
             self._source.close()
-            self._control.end(time.monotonic())
+        self._control.end(time.monotonic())
 
     def _halt(self) -> None:
         self._halted = True

@@ -130,17 +130,20 @@ class Batch:
         done = Runtime.run_blocking(results.prepare, resume)
         run = _Run(self._caller, self._target, settings)
         run.start(requests, done)
-        bar = Progress(progress, total=run.total, skipped=run.skipped)
         finished = run.results()
-        results.open()
+        bar: Progress | None = None
         try:
+            results.open()
+            bar = Progress(progress, total=run.total, skipped=run.skipped)
             for result in finished:
                 results.write(result_line(result))
                 bar.update(run.report)
         finally:
             Runtime.close_iterator(finished)
+            run.close()
             results.close()
-            bar.close(run.report())
+            if bar is not None:
+                bar.close(run.report())
         return run.report(str(results.path))
 
     def stream(
@@ -279,8 +282,13 @@ class _Run:
                 yield result
         finally:
             Runtime.close_iterator(workers)
+            self.close()
+
+    def close(self) -> None:
+        """End the run: its input closed (a spool file removed), its clock stopped."""
+        if self._source is not None:
             self._source.close()
-            self._control.end(time.monotonic())
+        self._control.end(time.monotonic())
 
     def _halt(self) -> None:
         self._halted = True

@@ -99,6 +99,32 @@ class Runner:
 
         return asyncio.run(main())
 
+    def stream_first(self, requests: Any, **options: Any) -> chutes.BatchResult | None:
+        """The first result of ``batch.stream(requests, **options)``; the stream is left
+        there (closed by its ``with`` block)."""
+        made = self._options({})
+        if self.mode == "sync":
+            with chutes.Client(**made) as sync_client:
+                chute = self._chute(sync_client, False)
+                with chute.batch.stream(requests, **options) as results:
+                    return _first(results)
+
+        async def main() -> chutes.BatchResult | None:
+            async with chutes.AsyncClient(**made) as async_client:
+                chute = self._chute(async_client, False)
+                async with chute.batch.stream(requests, **options) as results:
+                    async for result in results:
+                        return result
+            return None
+
+        return asyncio.run(main())
+
+
+def _first(results: Any) -> Any:
+    for result in results:
+        return result
+    return None
+
 
 def ids_of(lines: Iterable[dict[str, Any]]) -> list[str]:
     """The ``custom_id`` of each line."""

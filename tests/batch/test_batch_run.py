@@ -368,3 +368,24 @@ def test_stream_reports_a_stop(runner: Runner, server: BatchServer) -> None:
     results, report = runner.stream(chat_lines(5), concurrency=1)
     assert [r.ok for r in results] == [True, False]
     assert (report.stopped, report.not_started) == ("payment_required", 3)
+
+
+def test_leaving_a_stream_early_stops_starting_requests(
+    runner: Runner, server: BatchServer
+) -> None:
+    """Breaking out of a stream starts no more requests (one in flight may finish)."""
+    server.delay = 0.05
+    runner.stream_first(chat_lines(20), concurrency=1)
+    assert len(server.chats()) <= 2
+
+
+def test_a_generator_is_spooled_and_the_spool_removed(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A one-shot iterator is read once into a temporary file, removed after the run."""
+    spool_dir = tmp_path / "tmp"
+    spool_dir.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(spool_dir))
+    report = runner.run((line for line in chat_lines(5)), tmp_path / "out.jsonl")
+    assert (report.total, report.succeeded) == (5, 5)
+    assert list(spool_dir.iterdir()) == []
