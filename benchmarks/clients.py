@@ -578,18 +578,20 @@ def batch_requests(count: int) -> list[dict[str, Any]]:
 
 def _batched(ctx: Ctx, run: Callable[[list[dict[str, Any]], str], None]) -> dict[str, Any]:
     """S6: ``run(requests, path)`` sends every request at ``concurrency`` and writes one
-    JSONL line per result to ``path``. First ``warmup`` requests (which also show the peak
-    memory of a smaller run), then ``count`` measured; the lines are checked after each."""
+    JSONL line per result to ``path``. First the first ``warmup`` requests (which also show
+    the peak memory of a smaller run), then all ``count``, measured; the lines are checked
+    after each. The requests are made before either run, so the memory they hold is in
+    both peaks and the growth is the client's own."""
     import shutil
     import tempfile
 
+    requests = batch_requests(ctx.count)
     folder = tempfile.mkdtemp(prefix="chutes-bench-")
     try:
         small = os.path.join(folder, "small.jsonl")
-        run(batch_requests(ctx.warmup), small)
+        run(requests[: ctx.warmup], small)
         _check_lines(small, ctx.warmup)
         peak_small = peak_rss_mb()
-        requests = batch_requests(ctx.count)
         path = os.path.join(folder, "results.jsonl")
         with Meter(ctx) as m:
             run(requests, path)
