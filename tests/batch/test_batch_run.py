@@ -124,11 +124,12 @@ def test_never_more_than_concurrency_in_flight(
 def test_starts_are_spaced_by_the_rate_limit(
     runner: Runner, server: BatchServer, tmp_path: Path
 ) -> None:
-    """With rate_limit=600 (a minute), requests arrive at least 0.1 s apart."""
-    runner.run(chat_lines(6), tmp_path / "out.jsonl", concurrency=4, rate_limit=600)
+    """With rate_limit=300 (a minute), requests arrive 0.2 s apart (give or take the
+    network's jitter)."""
+    runner.run(chat_lines(6), tmp_path / "out.jsonl", concurrency=4, rate_limit=300)
     arrivals = [r.arrived for r in server.chats()]
     assert len(arrivals) == 6
-    assert min(b - a for a, b in pairwise(arrivals)) >= 0.09
+    assert min(b - a for a, b in pairwise(arrivals)) >= 0.17
 
 
 def test_capacity_429s_halve_the_rate(runner: Runner, server: BatchServer, tmp_path: Path) -> None:
@@ -139,16 +140,15 @@ def test_capacity_429s_halve_the_rate(runner: Runner, server: BatchServer, tmp_p
         chat_lines(4),
         tmp_path / "out.jsonl",
         concurrency=1,
-        rate_limit=600,
+        rate_limit=300,
         max_attempts=4,
         policy=policy,
     )
     arrivals = [r.arrived for r in server.chats()]
     gaps = [b - a for a, b in pairwise(arrivals)]
     assert len(arrivals) == 7  # three refused, then four answered
-    assert min(gaps[:2]) >= 0.09
-    assert max(gaps[:2]) < 0.19  # before the third 429: the asked-for pace
-    assert min(gaps[2:]) >= 0.19  # after it: half that pace
+    assert all(0.17 <= gap < 0.33 for gap in gaps[:2])  # before the third 429: 0.2 s
+    assert min(gaps[2:]) >= 0.37  # after it: half the pace, 0.4 s
     assert report.succeeded == 4
 
 
@@ -158,13 +158,14 @@ def test_an_edge_429_pauses_the_whole_run(
     """After the edge's 429 no request starts for the pause; then the run goes on."""
     server.answer_for("q3", edge())
     server.delay = 0.01
-    policy = chutes.BatchPolicy(pause=0.6)
+    policy = chutes.BatchPolicy(pause=0.8)
     report = runner.run(chat_lines(12), tmp_path / "out.jsonl", concurrency=2, policy=policy)
     chats = server.chats()
     refused = next(r for r in chats if r.key == "q3")
-    later = [r.arrived - refused.answered for r in chats if r.arrived > refused.answered + 0.05]
+    # A request admitted just before the 429 reached the client may still arrive at once.
+    later = [r.arrived - refused.answered for r in chats if r.arrived > refused.answered + 0.15]
     assert later
-    assert min(later) >= 0.55
+    assert min(later) >= 0.75
     assert (report.succeeded, report.failed, report.stopped) == (12, 0, None)
 
 
@@ -228,8 +229,8 @@ def test_requests_in_flight_finish_after_a_402(
     runner: Runner, server: BatchServer, tmp_path: Path
 ) -> None:
     """The requests already sent when a 402 comes back are finished and written."""
-    server.delay = 0.4
-    server.answer_for("q0", payment(delay=0.1))
+    server.delay = 0.6
+    server.answer_for("q0", payment(delay=0.3))
     output = tmp_path / "out.jsonl"
     report = runner.run(chat_lines(10), output, concurrency=4)
     assert len(server.chats()) == 4
@@ -355,9 +356,7 @@ def test_stream_yields_every_result(runner: Runner, server: BatchServer) -> None
 
 def test_stream_yields_results_as_they_finish(runner: Runner, server: BatchServer) -> None:
     """A slow request comes after quicker ones sent later."""
-    server.answer_for(
-        "q0", Answer(200, b'{"slow": true}', delay=0.5), Answer(200, b"{}", delay=0.5)
-    )
+    server.answer_for("q0", Answer(200, b'{"slow": true}', delay=0.5))
     results, _ = runner.stream(chat_lines(4), concurrency=2)
     assert results[-1].custom_id == "id-0"
 
