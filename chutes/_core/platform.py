@@ -122,7 +122,7 @@ class TargetRef:
     kind: TargetKind
     value: str
 
-    def as_kwargs(self) -> dict[str, str]:
+    def as_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``client.chute(...)`` for this target.
 
         Returns:
