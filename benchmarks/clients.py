@@ -164,20 +164,24 @@ def s1_httpx(ctx: Ctx) -> dict[str, Any]:
         return _sequential(ctx, call)
 
 
+def _chat_calls(ctx: Ctx, chute: Any) -> dict[str, Any]:
+    """S1's sequential helper calls on a chute handle (or the OpenAI SDK's client)."""
+    create = chute.chat.completions.create
+
+    def call() -> str | None:
+        reply = create(
+            model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS, temperature=TEMPERATURE
+        )
+        return reply.choices[0].message.content
+
+    return _sequential(ctx, call)
+
+
 def s1_chutes_helper(ctx: Ctx) -> dict[str, Any]:
     import chutes
 
     with chutes.Client(api_key=API_KEY) as client:
-        chute = client.chute(url=ctx.base)
-        create = chute.chat.completions.create
-
-        def call() -> str | None:
-            reply = create(
-                model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS, temperature=TEMPERATURE
-            )
-            return reply.choices[0].message.content
-
-        return _sequential(ctx, call)
+        return _chat_calls(ctx, client.chute(url=ctx.base))
 
 
 def s1_chutes_any_cord(ctx: Ctx) -> dict[str, Any]:
@@ -197,15 +201,7 @@ def s1_openai(ctx: Ctx) -> dict[str, Any]:
     import openai
 
     with openai.OpenAI(base_url=ctx.base + "/v1", api_key=API_KEY) as client:
-        create = client.chat.completions.create
-
-        def call() -> str | None:
-            reply = create(
-                model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS, temperature=TEMPERATURE
-            )
-            return reply.choices[0].message.content
-
-        return _sequential(ctx, call)
+        return _chat_calls(ctx, client)  # the SDK's create takes the same arguments
 
 
 # --- E2EE: the same call, in the clear and end-to-end encrypted -----------------------
@@ -220,15 +216,7 @@ def _e2ee_calls(ctx: Ctx, e2ee: bool) -> dict[str, Any]:
     import chutes
 
     with chutes.Client(api_key=API_KEY, api_url=ctx.base, e2ee=e2ee) as client:
-        create = client.chute(id=E2EE_CHUTE_ID).chat.completions.create
-
-        def call() -> str | None:
-            reply = create(
-                model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS, temperature=TEMPERATURE
-            )
-            return reply.choices[0].message.content
-
-        return _sequential(ctx, call)
+        return _chat_calls(ctx, client.chute(id=E2EE_CHUTE_ID))
 
 
 def e2ee_plain(ctx: Ctx) -> dict[str, Any]:
@@ -243,22 +231,7 @@ def _e2ee_stream(ctx: Ctx, e2ee: bool) -> dict[str, Any]:
     import chutes
 
     with chutes.Client(api_key=API_KEY, api_url=ctx.base, e2ee=e2ee) as client:
-        create = client.chute(id=E2EE_CHUTE_ID).chat.completions.create
-
-        def run(n: int) -> int:
-            pieces = 0
-            with create(
-                model=MODEL,
-                messages=MESSAGES,
-                max_tokens=MAX_TOKENS,
-                stream=True,
-                extra_headers={CHUNKS_HEADER: str(n)},
-            ) as stream:
-                for _piece_text in stream.iter_text():
-                    pieces += 1
-            return pieces
-
-        return _streamed(ctx, run)
+        return _text_stream(ctx, client.chute(id=E2EE_CHUTE_ID))
 
 
 def e2ee_stream_plain(ctx: Ctx) -> dict[str, Any]:
@@ -393,27 +366,32 @@ def s2_chutes_typed(ctx: Ctx) -> dict[str, Any]:
         return _streamed(ctx, run)
 
 
+def _text_stream(ctx: Ctx, chute: Any) -> dict[str, Any]:
+    """S2's ``iter_text()`` stream on a chute handle."""
+    create = chute.chat.completions.create
+
+    def run(n: int) -> int:
+        pieces = 0
+        with create(
+            model=MODEL,
+            messages=MESSAGES,
+            max_tokens=MAX_TOKENS,
+            temperature=TEMPERATURE,
+            stream=True,
+            extra_headers={CHUNKS_HEADER: str(n)},
+        ) as stream:
+            for _piece_text in stream.iter_text():
+                pieces += 1
+        return pieces
+
+    return _streamed(ctx, run)
+
+
 def s2_chutes_iter_text(ctx: Ctx) -> dict[str, Any]:
     import chutes
 
     with chutes.Client(api_key=API_KEY) as client:
-        chute = client.chute(url=ctx.base)
-
-        def run(n: int) -> int:
-            pieces = 0
-            with chute.chat.completions.create(
-                model=MODEL,
-                messages=MESSAGES,
-                max_tokens=MAX_TOKENS,
-                temperature=TEMPERATURE,
-                stream=True,
-                extra_headers={CHUNKS_HEADER: str(n)},
-            ) as stream:
-                for _piece_text in stream.iter_text():
-                    pieces += 1
-            return pieces
-
-        return _streamed(ctx, run)
+        return _text_stream(ctx, client.chute(url=ctx.base))
 
 
 def s2_openai(ctx: Ctx) -> dict[str, Any]:
