@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
 from .errors import DecodeError, ResponseTooLargeError, StreamError, detail_text
@@ -257,6 +258,24 @@ class Done:
 DONE: Final = Done()
 
 
+# The stdlib's C scanner, called directly: json.loads adds a whitespace scan on each side of
+# every chunk, which a chunk (JSON straight after "data: ") rarely needs. Same values, same
+# refusals (trailing data, NaN aside: both accept it), one layer fewer per chunk.
+_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _json_object(data: str) -> Any:
+    """``json.loads(data)``, with the common case (no surrounding whitespace) faster."""
+    if data[:1] in ("{", "["):
+        try:
+            value, end = _SCAN(data, 0)
+        except StopIteration:
+            raise ValueError("not JSON") from None
+        if end == len(data):
+            return value
+    return json.loads(data)
+
+
 def classify_chunk(event: str, data: str) -> dict[str, Any] | Done | None:
     """What one event of an OpenAI-style chunk stream means.
 
@@ -273,7 +292,7 @@ def classify_chunk(event: str, data: str) -> dict[str, Any] | Done | None:
     if data == "[DONE]" or (data[:1] in " \t[" and data.strip() == "[DONE]"):
         return DONE
     try:
-        payload = json.loads(data)
+        payload = _json_object(data)
     except (ValueError, RecursionError):
         if event == "error":
             raise StreamError(data, detail=data) from None
