@@ -560,6 +560,176 @@ def s5_openai(ctx: Ctx) -> dict[str, Any]:
         return _images(ctx, call)
 
 
+# --- S6: a batch of many requests, written to a results file ----------------------------
+
+
+def batch_requests(count: int) -> list[dict[str, Any]]:
+    """``count`` requests in the short chat form, each its own (distinct ids and bodies)."""
+    return [
+        {
+            "custom_id": f"req-{index}",
+            "model": MODEL,
+            "messages": [{"role": "user", "content": f"Tell story {index} about a lighthouse."}],
+            "max_tokens": MAX_TOKENS,
+        }
+        for index in range(count)
+    ]
+
+
+def _batched(ctx: Ctx, run: Callable[[list[dict[str, Any]], str], None]) -> dict[str, Any]:
+    """S6: ``run(requests, path)`` sends every request at ``concurrency`` and writes one
+    JSONL line per result to ``path``. First the first ``warmup`` requests (which also show
+    the peak memory of a smaller run), then all ``count``, measured; the lines are checked
+    after each. The requests are made before either run, so the memory they hold is in
+    both peaks and the growth is the client's own."""
+    import shutil
+    import tempfile
+
+    requests = batch_requests(ctx.count)
+    folder = tempfile.mkdtemp(prefix="chutes-bench-")
+    try:
+        small = os.path.join(folder, "small.jsonl")
+        run(requests[: ctx.warmup], small)
+        _check_lines(small, ctx.warmup)
+        peak_small = peak_rss_mb()
+        path = os.path.join(folder, "results.jsonl")
+        with Meter(ctx) as m:
+            run(requests, path)
+        _check_lines(path, ctx.count)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    peak = peak_rss_mb()
+    return {
+        "wall_ms": m.wall * 1e3,
+        "cpu_ms": m.cpu * 1e3,
+        "req_per_s": ctx.count / m.wall,
+        "peak_rss_mb": peak,
+        "peak_rss_small_mb": peak_small,
+        "rss_growth_mb": peak - peak_small,
+        "requests": ctx.count,
+        "small": ctx.warmup,
+        "concurrency": ctx.concurrency,
+    }
+
+
+def _check_lines(path: str, count: int) -> None:
+    """Every request has one line, answered with the story."""
+    seen = set()
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            data = json.loads(line)
+            seen.add(data["custom_id"])
+            if not data["ok"]:
+                raise AssertionError(f"a request failed: {line[:200]}")
+            _check_text(data["response"]["body"]["choices"][0]["message"]["content"])
+    if len(seen) != count:
+        raise AssertionError(f"{len(seen)} results for {count} requests")
+
+
+def s6_httpx_gather(ctx: Ctx) -> dict[str, Any]:
+    """The hand-written loop: asyncio.gather over every request, a semaphore for the
+    concurrency, raw httpx, and a JSONL line per result."""
+    import asyncio
+
+    import httpx
+
+    url = ctx.base + "/v1/chat/completions"
+
+    def run(requests: list[dict[str, Any]], path: str) -> None:
+        async def main() -> None:
+            sem = asyncio.Semaphore(ctx.concurrency)
+            # Every connection kept alive, as many as requests in flight (the defaults keep
+            # only 20, and opening new ones would slow the floor down).
+            limits = httpx.Limits(
+                max_connections=ctx.concurrency, max_keepalive_connections=ctx.concurrency
+            )
+            async with httpx.AsyncClient(limits=limits) as http:
+                with open(path, "w", encoding="utf-8") as out:
+
+                    async def one(request: dict[str, Any]) -> None:
+                        body = {k: v for k, v in request.items() if k != "custom_id"}
+                        async with sem:
+                            r = await http.post(url, json=body, headers=AUTH)
+                        data = json.loads(r.content)
+                        line = {
+                            "custom_id": request["custom_id"],
+                            "ok": r.status_code == 200,
+                            "response": {"status_code": r.status_code, "body": data},
+                        }
+                        out.write(json.dumps(line) + "\n")
+
+                    await asyncio.gather(*(one(request) for request in requests))
+
+        asyncio.run(main())
+
+    return _batched(ctx, run)
+
+
+def s6_chutes_gather(ctx: Ctx) -> dict[str, Any]:
+    """The same hand-written loop over chutes' AsyncClient instead of raw httpx: what is
+    left of the difference is the batch runner's own cost."""
+    import asyncio
+
+    import chutes
+
+    def run(requests: list[dict[str, Any]], path: str) -> None:
+        async def main() -> None:
+            sem = asyncio.Semaphore(ctx.concurrency)
+            async with chutes.AsyncClient(api_key=API_KEY) as client:
+                chute = client.chute(url=ctx.base)
+                with open(path, "w", encoding="utf-8") as out:
+
+                    async def one(request: dict[str, Any]) -> None:
+                        body = {k: v for k, v in request.items() if k != "custom_id"}
+                        async with sem:
+                            r = await chute.post("/v1/chat/completions", json=body)
+                        line = {
+                            "custom_id": request["custom_id"],
+                            "ok": r.status_code == 200,
+                            "response": {"status_code": r.status_code, "body": r.json()},
+                        }
+                        out.write(json.dumps(line) + "\n")
+
+                    await asyncio.gather(*(one(request) for request in requests))
+
+        asyncio.run(main())
+
+    return _batched(ctx, run)
+
+
+def s6_chutes_batch(ctx: Ctx) -> dict[str, Any]:
+    """chutes' batch runner on the asyncio client: ``batch.run(requests, path)``."""
+    import asyncio
+
+    import chutes
+
+    def run(requests: list[dict[str, Any]], path: str) -> None:
+        async def main() -> None:
+            async with chutes.AsyncClient(api_key=API_KEY) as client:
+                batch = client.chute(url=ctx.base).batch
+                report = await batch.run(requests, path, concurrency=ctx.concurrency)
+            if report.succeeded != len(requests):
+                raise AssertionError(repr(report))
+
+        asyncio.run(main())
+
+    return _batched(ctx, run)
+
+
+def s6_chutes_batch_sync(ctx: Ctx) -> dict[str, Any]:
+    """chutes' batch runner on the blocking client (threads)."""
+    import chutes
+
+    def run(requests: list[dict[str, Any]], path: str) -> None:
+        with chutes.Client(api_key=API_KEY) as client:
+            batch = client.chute(url=ctx.base).batch
+            report = batch.run(requests, path, concurrency=ctx.concurrency)
+        if report.succeeded != len(requests):
+            raise AssertionError(repr(report))
+
+    return _batched(ctx, run)
+
+
 # --- cold start: interpreter start to the first reply ---------------------------------
 # The runner times spawn -> "READY"; these functions import inside on purpose.
 
@@ -624,6 +794,10 @@ BENCHMARKS: dict[tuple[str, str], Callable[[Ctx], dict[str, Any]]] = {
     ("s5", "httpx"): s5_httpx,
     ("s5", "chutes"): s5_chutes,
     ("s5", "openai"): s5_openai,
+    ("s6", "httpx-gather"): s6_httpx_gather,
+    ("s6", "chutes-gather"): s6_chutes_gather,
+    ("s6", "chutes-batch"): s6_chutes_batch,
+    ("s6", "chutes-batch-sync"): s6_chutes_batch_sync,
     ("cold", "httpx"): cold_httpx,
     ("cold", "chutes"): cold_chutes,
     ("cold", "openai"): cold_openai,

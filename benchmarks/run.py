@@ -69,6 +69,9 @@ class Counts:
     s4_repeats: int
     s5_calls: int
     s5_warmup: int
+    s6_requests: int
+    s6_small: int
+    s6_concurrency: int
     cold_repeats: int
 
 
@@ -82,6 +85,9 @@ FULL = Counts(
     s4_repeats=15,
     s5_calls=50,
     s5_warmup=3,
+    s6_requests=10_000,
+    s6_small=2_000,
+    s6_concurrency=64,
     cold_repeats=5,
 )
 QUICK = Counts(
@@ -94,6 +100,9 @@ QUICK = Counts(
     s4_repeats=4,
     s5_calls=8,
     s5_warmup=2,
+    s6_requests=1000,
+    s6_small=200,
+    s6_concurrency=64,
     cold_repeats=2,
 )
 
@@ -136,6 +145,7 @@ PLAN: dict[str, tuple[str, list[str]]] = {
     "s3": ("httpx", ["chutes-helper", "chutes-any-cord", "openai"]),
     "s4": ("httpx", ["chutes", "chutes-loaded", "openai", "python"]),
     "s5": ("httpx", ["chutes", "openai"]),
+    "s6": ("httpx-gather", ["chutes-gather", "chutes-batch", "chutes-batch-sync"]),
     "cold": ("httpx", ["chutes", "openai"]),
 }
 IMPORTS = {
@@ -216,6 +226,34 @@ ROWS: list[Row] = [
         "cpu_ms_per_call", "ms", 1.10, "calls_per_s", "calls/s"),
     Row("s5", "S5 2 MB b64 image (CPU/call)", "openai", "openai images.generate + b64decode",
         "cpu_ms_per_call", "ms", None, "calls_per_s", "calls/s"),
+    # Memory first: the smoke test reads each client's last row, which must be a ratio.
+    Row("s6", "S6 batch peak RSS growth, small run to full run", "httpx-gather",
+        "asyncio.gather + semaphore, raw httpx (floor)", "rss_growth_mb", "MB",
+        None, "peak_rss_mb", "MB peak"),
+    Row("s6", "S6 batch peak RSS growth, small run to full run", "chutes-gather",
+        "asyncio.gather + semaphore, chutes AsyncClient", "rss_growth_mb", "MB", None,
+        "peak_rss_mb", "MB peak"),
+    Row("s6", "S6 batch peak RSS growth, small run to full run", "chutes-batch",
+        "chutes AsyncClient batch.run", "rss_growth_mb", "MB", None, "peak_rss_mb", "MB peak"),
+    Row("s6", "S6 batch peak RSS growth, small run to full run", "chutes-batch-sync",
+        "chutes Client batch.run (threads)", "rss_growth_mb", "MB", None, "peak_rss_mb",
+        "MB peak"),
+    Row("s6", "S6 batch CPU (total)", "httpx-gather",
+        "asyncio.gather + semaphore, raw httpx (floor)", "cpu_ms", "ms"),
+    Row("s6", "S6 batch CPU (total)", "chutes-gather",
+        "asyncio.gather + semaphore, chutes AsyncClient", "cpu_ms", "ms"),
+    Row("s6", "S6 batch CPU (total)", "chutes-batch", "chutes AsyncClient batch.run",
+        "cpu_ms", "ms"),
+    Row("s6", "S6 batch CPU (total)", "chutes-batch-sync", "chutes Client batch.run (threads)",
+        "cpu_ms", "ms"),
+    Row("s6", "S6 batch (wall)", "httpx-gather", "asyncio.gather + semaphore, raw httpx (floor)",
+        "wall_ms", "ms", None, "req_per_s", "req/s"),
+    Row("s6", "S6 batch (wall)", "chutes-gather", "asyncio.gather + semaphore, chutes AsyncClient",
+        "wall_ms", "ms", None, "req_per_s", "req/s"),
+    Row("s6", "S6 batch (wall)", "chutes-batch", "chutes AsyncClient batch.run",
+        "wall_ms", "ms", 1.15, "req_per_s", "req/s"),
+    Row("s6", "S6 batch (wall)", "chutes-batch-sync", "chutes Client batch.run (threads)",
+        "wall_ms", "ms", None, "req_per_s", "req/s"),
     Row("cold", "Cold start to first reply (wall)", "httpx", "httpx (floor)", "wall_ms", "ms",
         None, "cpu_ms", "ms CPU"),
     Row("cold", "Cold start to first reply (wall)", "chutes", "chutes helper", "wall_ms", "ms",
@@ -395,6 +433,12 @@ def run_scenario(
         return run_child([scenario, client, *common, *args])
     if scenario == "s5":
         args = ["--count", str(counts.s5_calls), "--warmup", str(counts.s5_warmup)]
+        return run_child([scenario, client, *common, *args])
+    if scenario == "s6":
+        args = [
+            *("--count", str(counts.s6_requests), "--warmup", str(counts.s6_small)),
+            *("--concurrency", str(counts.s6_concurrency)),
+        ]
         return run_child([scenario, client, *common, *args])
     if scenario == "cold":
         samples = [time_cold_start(client, port) for _ in range(counts.cold_repeats)]
@@ -628,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5, quick 3)")
     parser.add_argument(
-        "--only", help="comma-separated scenarios out of s1,s2,s3,s4,s5,cold (default: all)"
+        "--only", help="comma-separated scenarios out of s1,s2,s3,s4,s5,s6,cold (default: all)"
     )
     parser.add_argument("--no-openai", action="store_true", help="skip the OpenAI SDK")
     parser.add_argument(

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
+    from ._async.batch import *
     from ._async.client import *
     from ._async.images import *
     from ._async.platform import *
     from ._async.resources import *
     from ._async.streams import *
+    from ._core.batch import *
     from ._core.config import *
     from ._core.errors import *
     from ._core.events import *
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from ._core.targets import *
     from ._core.usage import *
     from ._response import *
+    from ._sync.batch import *
     from ._sync.client import *
     from ._sync.images import *
     from ._sync.platform import *
@@ -45,17 +48,20 @@ _MODULES = (
     "._core.platform",
     "._core.usage",
     "._core.events",
+    "._core.batch",
     "._response",
     "._sync.client",
     "._sync.resources",
     "._sync.streams",
     "._sync.images",
     "._sync.platform",
+    "._sync.batch",
     "._async.client",
     "._async.resources",
     "._async.streams",
     "._async.images",
     "._async.platform",
+    "._async.batch",
 )
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
+import threading
 import time
 import warnings
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from typing import Any
+from typing import Any, Final, TypeVar
 
 import httpx
 
@@ -23,6 +25,19 @@ __all__: list[str] = []
 # Tasks started by AsyncRuntime.soon, referenced until they finish (the loop keeps only
 # weak references to its tasks).
 _BACKGROUND: set[asyncio.Task[Any]] = set()
+
+T = TypeVar("T")
+R = TypeVar("R")
+_DONE: Final = object()  # a worker's last word
+
+
+class _Raised:
+    """A worker's exception, carried to the consumer to be raised there."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 class AsyncRuntime:
@@ -129,6 +144,52 @@ class AsyncRuntime:
         if close is not None and not getattr(iterator, "ag_running", False):
             await close()
 
+    @staticmethod
+    async def run_blocking(function: Callable[..., R], *args: Any) -> R:
+        """Run blocking file work in a thread, so the event loop keeps serving."""
+        return await asyncio.to_thread(function, *args)
+
+    @staticmethod
+    async def workers(
+        count: int,
+        work: Callable[[int, Callable[[T], Awaitable[None]]], Awaitable[None]],
+        stop: Callable[[], None],
+    ) -> AsyncIterator[T]:
+        """Run ``work(index, emit)`` in ``count`` tasks and yield what they emit, as they
+        emit it, until every one has returned; a worker's exception is raised here.
+
+        Leaving early (closing the iterator, or an exception) calls ``stop()`` and cancels
+        the workers, requests in flight included.
+        """
+        items: asyncio.Queue[Any] = asyncio.Queue(maxsize=count)
+
+        async def one(index: int) -> None:
+            try:
+                await work(index, items.put)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                await items.put(_Raised(exc))
+            else:
+                await items.put(_DONE)
+
+        tasks = [asyncio.ensure_future(one(index)) for index in range(count)]
+        running = count
+        try:
+            while running:
+                item = await items.get()
+                if item is _DONE:
+                    running -= 1
+                elif isinstance(item, _Raised):
+                    raise item.error
+                else:
+                    yield item
+        finally:
+            stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
 
 class Runtime:
     """The blocking side: sleeping, no event loop, abandoned responses closed."""
@@ -174,3 +235,60 @@ class Runtime:
         close = getattr(iterator, "close", None)
         if close is not None and not getattr(iterator, "gi_running", False):
             close()
+
+    @staticmethod
+    def run_blocking(function: Callable[..., R], *args: Any) -> R:
+        """Run blocking file work (here, in the calling thread)."""
+        return function(*args)
+
+    @staticmethod
+    def workers(
+        count: int,
+        work: Callable[[int, Callable[[T], None]], None],
+        stop: Callable[[], None],
+    ) -> Iterator[T]:
+        """Run ``work(index, emit)`` in ``count`` threads and yield what they emit, as they
+        emit it, until every one has returned; a worker's exception is raised here.
+
+        Leaving early (closing the iterator, or an exception) calls ``stop()``, then waits
+        for the workers: a thread cannot be cancelled, so requests in flight finish first
+        (what they emit then is dropped).
+        """
+        items: queue.Queue[Any] = queue.Queue(maxsize=count)
+        closed = threading.Event()
+
+        def emit(item: Any) -> None:
+            while not closed.is_set():
+                with contextlib.suppress(queue.Full):
+                    items.put(item, timeout=0.1)
+                    return
+
+        def one(index: int) -> None:
+            try:
+                work(index, emit)
+            except BaseException as exc:
+                emit(_Raised(exc))
+            else:
+                emit(_DONE)
+
+        threads = [
+            threading.Thread(target=one, args=(index,), name=f"chutes-batch-{index}", daemon=True)
+            for index in range(count)
+        ]
+        for thread in threads:
+            thread.start()
+        running = count
+        try:
+            while running:
+                item = items.get()
+                if item is _DONE:
+                    running -= 1
+                elif isinstance(item, _Raised):
+                    raise item.error
+                else:
+                    yield item
+        finally:
+            closed.set()
+            stop()
+            for thread in threads:
+                thread.join()

@@ -50,6 +50,11 @@ AWAITED = [
     pytest.param(chutes.AsyncEventStream, "__aenter__", id="AsyncEventStream.__aenter__"),
     pytest.param(chutes.AsyncEventStream, "__aexit__", id="AsyncEventStream.__aexit__"),
     pytest.param(chutes.AsyncEventStream, "__anext__", id="AsyncEventStream.__anext__"),
+    pytest.param(chutes.AsyncBatch, "run", id="AsyncBatch.run"),
+    pytest.param(chutes.AsyncBatchStream, "aclose", id="AsyncBatchStream.aclose"),
+    pytest.param(chutes.AsyncBatchStream, "__aenter__", id="AsyncBatchStream.__aenter__"),
+    pytest.param(chutes.AsyncBatchStream, "__aexit__", id="AsyncBatchStream.__aexit__"),
+    pytest.param(chutes.AsyncBatchStream, "__anext__", id="AsyncBatchStream.__anext__"),
 ]
 
 
@@ -161,8 +166,9 @@ def shared_methods(sync_cls: type, async_cls: type) -> list[tuple[str, str]]:
 
 
 def test_twins_include_the_facades() -> None:
-    """The twin checks cover the clients, the chute handles and the event streams."""
-    assert {"AsyncClient", "AsyncChute", "AsyncEventStream"} <= {p.id for p in TWINS}
+    """The twin checks cover the clients, the chute handles, the event streams and batches."""
+    twins = {p.id for p in TWINS}
+    assert {"AsyncClient", "AsyncChute", "AsyncEventStream", "AsyncBatch"} <= twins
 
 
 @pytest.mark.parametrize(("sync_cls", "async_cls"), TWINS)

@@ -35,6 +35,7 @@ from .._core.targets import Target, resolve_target
 from .._core.usage import UsageSnapshot, UsageTracker
 from .._response import Response
 from .._runtime import AsyncRuntime
+from .batch import AsyncBatch
 from .caller import AsyncCaller, AsyncPool, configure_logging, new_http
 from .platform import AsyncAccount, AsyncChutes
 from .resources import AsyncChat, AsyncCompletions, AsyncEmbeddings, AsyncImages, AsyncModels
@@ -341,6 +342,12 @@ class AsyncChute:
                 "look it up on the platform"
             )
         return self.target.chute
+
+    @property
+    def batch(self) -> AsyncBatch:
+        """``batch.run(...)`` / ``batch.stream(...)``: many requests to this chute, paced,
+        retried and resumable."""
+        return AsyncBatch(self._caller, self.target)
 
     async def request(self, method: str, path: str, **options: Unpack[SavingOptions]) -> Response:
         """Call a cord and return its whole response.

@@ -133,13 +133,19 @@ class _AsyncBody(httpx.AsyncByteStream):
 
 class AsyncWatchingTransport(httpx.AsyncBaseTransport):
     """The transport of a client that made its own httpx client: HTTP/1.1 with verified TLS,
-    httpx's default pool limits, and watched connections."""
+    httpx's default pool limits, and watched connections.
+
+    Every connection may be kept alive (httpx keeps 20 of its 100): httpcore's blocking pool
+    can close a surplus keep-alive connection it has just handed to a waiting thread, and
+    that thread's request then hangs until its read timeout (encode/httpcore#1110), which
+    a batch of many threads hits within minutes.
+    """
 
     def __init__(self) -> None:
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=100,
-            max_keepalive_connections=20,
+            max_keepalive_connections=100,
             keepalive_expiry=5.0,
             network_backend=AsyncWatchingBackend(),
         )

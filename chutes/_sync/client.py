@@ -36,6 +36,7 @@ from .._core.targets import Target, resolve_target
 from .._core.usage import UsageSnapshot, UsageTracker
 from .._response import Response
 from .._runtime import Runtime
+from .batch import Batch
 from .caller import Caller, Pool, configure_logging, new_http
 from .platform import Account, Chutes
 from .resources import Chat, Completions, Embeddings, Images, Models
@@ -342,6 +343,12 @@ class Chute:
                 "look it up on the platform"
             )
         return self.target.chute
+
+    @property
+    def batch(self) -> Batch:
+        """``batch.run(...)`` / ``batch.stream(...)``: many requests to this chute, paced,
+        retried and resumable."""
+        return Batch(self._caller, self.target)
 
     def request(self, method: str, path: str, **options: Unpack[SavingOptions]) -> Response:
         """Call a cord and return its whole response.
