@@ -18,7 +18,7 @@ from .._core.config import ENV_API_KEY
 from .._core.errors import ChutesError
 from .._version import __version__
 from . import commands
-from .console import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, PROG, Console
+from .console import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, PROG, Console, log_handler
 from .fields import FIELD
 from .settings import GlobalOptions
 
@@ -213,9 +213,55 @@ def build_parser(console: Console) -> argparse.ArgumentParser:
     leaf("quota", "the account's daily request quotas and today's use", commands.quota)
     leaf("usage", "the account's spending", commands.usage)
 
+    batch = subs.add_parser(
+        "batch", help="run many requests", description="run many requests", allow_abbrev=False
+    )
+    batch_subs = batch.add_subparsers(title="commands", metavar="COMMAND", dest="batch_command")
+    batch_subs.required = True
+    run_help = (
+        "send every request of a JSONL file through the gateway, appending each result to "
+        "the output as it finishes, with a progress bar on stderr"
+    )
+    run = batch_subs.add_parser(
+        "run",
+        help=run_help,
+        description=run_help,
+        epilog="a line is {custom_id, method, url, body} (the OpenAI batch form) or "
+        "{custom_id, model, messages, ...}; exit 0 when every request succeeded, 1 when "
+        "some failed or were not started, 4 or 5 when a 402 or a daily limit stopped the run",
+        allow_abbrev=False,
+    )
+    run.set_defaults(func=commands.batch_run)
+    run.add_argument("input", metavar="IN.jsonl", help="the requests, one JSON object a line")
+    run.add_argument(
+        "-o", "--output", metavar="OUT.jsonl", required=True, help="the results file (JSONL)"
+    )
+    run.add_argument("--model", metavar="M", help="the model of lines that name none")
+    run.add_argument(
+        "--concurrency",
+        metavar="N",
+        type=_whole(1),
+        default=8,
+        help="the most requests in flight (default 8)",
+    )
+    run.add_argument(
+        "--rpm", metavar="N", type=_positive, help="the most requests started per minute"
+    )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a run into the same output: skip requests already ok there",
+    )
+    run.add_argument(
+        "--max-cost",
+        metavar="USD",
+        type=_positive,
+        help="stop starting requests once the estimated spend reaches this",
+    )
+
     leaf("doctor", "check the key's shape, the settings and the platform's reach", commands.doctor)
 
-    for action in (chat, call, models, show, warm):
+    for action in (chat, call, models, show, warm, run):
         _add_globals(action, top=False, own_timeout=action is warm)
     for name in ("whoami", "quota", "usage", "doctor"):
         _add_globals(subs.choices[name], top=False)
@@ -243,24 +289,9 @@ def _autocomplete(parser: argparse.ArgumentParser) -> None:
     argcomplete.autocomplete(parser)
 
 
-class _LogStream:
-    """Log records to stderr, through the console (so a key could not slip out either)."""
-
-    def __init__(self, console: Console) -> None:
-        self._console = console
-
-    def write(self, text: str) -> None:
-        self._console.emit(text, err=True)
-
-    def flush(self) -> None:
-        """Each write is flushed already."""
-
-
 def _verbose_logging(console: Console) -> None:
-    handler = logging.StreamHandler(_LogStream(console))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger = logging.getLogger("chutes")
-    logger.addHandler(handler)
+    logger.addHandler(log_handler(console))
     logger.setLevel(logging.DEBUG)
 
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 import attrs
 
+from .._core.batch import BatchReport
 from .._core.config import ENV_API_KEY
 from .._core.display import text_table, usd
 from .._core.errors import APIStatusError, ChutesError, ConfigurationError, DecodeError
@@ -32,7 +34,7 @@ from .._core.platform import (
 )
 from .._response import Response
 from .._sync.client import Chute, Client
-from .console import EXIT_ERROR, EXIT_OK, Console, json_text
+from .console import EXIT_ERROR, EXIT_OK, Console, json_text, log_handler
 from .fields import parse_fields
 from .settings import GlobalOptions, key_problem, key_source, make_client, settings
 
@@ -49,6 +51,8 @@ _CHAT_OWN: Final = {
     "extra_headers": "headers are not body fields",
 }
 _DOCTOR_TIMEOUT: Final = 10.0
+# A batch stopped by the platform exits as the error that stopped it would (API.md's codes).
+_STOP_EXIT: Final = {"payment_required": 4, "daily_limit": 5}
 _EXCERPT: Final = 200
 
 
@@ -168,15 +172,6 @@ def _request_options(args: argparse.Namespace, stdin: TextIO) -> dict[str, Any]:
     return {"json": body}
 
 
-def _chute(client: Client, target: TargetRef) -> Chute:
-    kind, value = target.kind, target.value
-    if kind == "name":
-        return client.chute(value)
-    if kind == "slug":
-        return client.chute(slug=value)
-    return client.chute(id=value) if kind == "id" else client.chute(url=value)
-
-
 def _is_media(content_type: str | None) -> bool:
     """Whether an answer of this type is media to save, not words: text, JSON and XML
     (error pages, error objects, a storage service's XML error) are words; an SVG is an
@@ -250,7 +245,7 @@ def call(args: argparse.Namespace, ctx: Context) -> int:
     method = "GET" if args.get else "POST"
     console = ctx.console
     with ctx.client() as client:
-        chute = _chute(client, target)
+        chute = client.chute(**target.as_kwargs())
         if args.stream:
             with chute.stream(args.path, method=method, **options) as events:
                 for event in events:
@@ -410,6 +405,95 @@ def usage(args: argparse.Namespace, ctx: Context) -> int:
     headers = ("bucket", "amount", "requests", "input tokens", "output tokens")
     ctx.console.line(text_table(headers, rows))
     return EXIT_OK
+
+
+# --- batch ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _WithModel:
+    """A JSONL batch input read with a default model: a line that names none gets ``model``
+    (the chat form's own, or its body's in the batch form). Lines keep their editor line
+    numbers as ids when they have none, as a path given straight to the runner would."""
+
+    path: Path
+    model: str
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with self.path.open("rb") as file:
+            for number, text in enumerate(file, 1):
+                if not text.strip():
+                    continue
+                try:
+                    data = json.loads(text)
+                except ValueError:
+                    raise ConfigurationError(f"line {number}: not valid JSON") from None
+                if not isinstance(data, dict):
+                    yield data  # the runner refuses it, naming the line
+                    continue
+                data.setdefault("custom_id", str(number))
+                body = data.get("body")
+                if isinstance(body, dict):
+                    body.setdefault("model", self.model)
+                elif "messages" in data:
+                    data.setdefault("model", self.model)
+                yield data
+
+
+def _progress_logging(console: Console) -> None:
+    """Without tqdm (the ``[progress]`` extra) the runner logs its progress at INFO now and
+    then: show those lines on stderr."""
+    try:
+        import tqdm.auto  # noqa: F401 - only whether the runner can draw its bar
+    except ImportError:
+        pass
+    else:
+        return
+    logger = logging.getLogger("chutes")
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+        logger.addHandler(log_handler(console))
+
+
+def _report_lines(report: BatchReport) -> list[str]:
+    usage = report.usage
+    found = [
+        f"{report.total} requests: {report.succeeded} succeeded, {report.failed} failed, "
+        f"{report.skipped} already done, {report.not_started} not started",
+        f"tokens: {usage.prompt_tokens} prompt, {usage.completion_tokens} completion, "
+        f"{usage.total_tokens} total; estimated cost "
+        + ("unknown" if report.cost_usd is None else usd(report.cost_usd)),
+    ]
+    if report.stopped is not None:
+        reset = "" if report.quota_reset is None else f" (resets {report.quota_reset.isoformat()})"
+        found.append(f"stopped early ({report.stopped}): {report.stop_message}{reset}")
+    found.append(f"results: {report.output}")
+    return found
+
+
+def batch_run(args: argparse.Namespace, ctx: Context) -> int:
+    """``batch run IN.jsonl -o OUT.jsonl``: every request of a JSONL file through the
+    gateway, results appended to the output as they finish, progress on stderr."""
+    source = Path(args.input)
+    requests: Any = args.input if args.model is None else _WithModel(source, args.model)
+    retries = ctx.options.max_retries
+    _progress_logging(ctx.console)
+    with ctx.client() as client:
+        report = client.llm.batch.run(
+            requests,
+            args.output,
+            concurrency=args.concurrency,
+            rate_limit=args.rpm,
+            max_attempts=3 if retries is None else retries + 1,
+            resume=args.resume,
+            progress=True,
+            max_cost_usd=args.max_cost,
+        )
+    for line in _report_lines(report):
+        ctx.console.line(line)
+    if report.stopped in _STOP_EXIT:
+        return _STOP_EXIT[report.stopped]
+    return EXIT_ERROR if report.failed or report.not_started else EXIT_OK
 
 
 # --- doctor --------------------------------------------------------------------------------

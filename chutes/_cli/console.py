@@ -8,6 +8,7 @@ the command with one line and the exit code API.md gives its kind.
 from __future__ import annotations
 
 import json
+import logging
 import traceback
 from collections.abc import Iterable
 from typing import Any, BinaryIO, Final, TextIO
@@ -132,3 +133,24 @@ class Console:
             self.emit(shown, err=True)
         self.note(f"{PROG}: {error_line(error)}")
         return exit_code(error)
+
+
+class _LogStream:
+    """A log handler's stream that writes to stderr through the console."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    def write(self, text: str) -> None:
+        self._console.emit(text, err=True)
+
+    def flush(self) -> None:
+        """Each write is flushed already."""
+
+
+def log_handler(console: Console) -> logging.Handler:
+    """A handler printing log records on stderr through ``console`` (so no record could
+    show the key either)."""
+    handler = logging.StreamHandler(_LogStream(console))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    return handler

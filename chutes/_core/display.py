@@ -92,8 +92,13 @@ def type_text(prop: Any, depth: int = 0) -> str:
 
 
 def usd(value: float) -> str:
-    """A dollar amount: cents for a cent and more, else four significant digits."""
-    return f"${value:,.2f}" if abs(value) >= 0.01 or value == 0 else f"${value:.4g}"
+    """A dollar amount: cents from a cent up, else up to six decimals (a token's price,
+    a small batch's spend), never in exponent notation."""
+    if abs(value) >= 0.01 or value == 0:
+        return f"${value:,.2f}"
+    small = f"{abs(value):.6f}".rstrip("0")
+    sign = "-" if value < 0 else ""
+    return f"{sign}${small}" if small != "0." else f"{sign}<$0.000001"
 
 
 def _short(text: str, limit: int) -> str:

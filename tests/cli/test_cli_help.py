@@ -32,6 +32,12 @@ GLOBAL_OPTIONS = ["--api-key", "--api-url", "--llm-url", "--max-retries", "--ver
         pytest.param(["whoami"], [], id="whoami"),
         pytest.param(["quota"], [], id="quota"),
         pytest.param(["usage"], [], id="usage"),
+        pytest.param(["batch"], ["run"], id="batch"),
+        pytest.param(
+            ["batch", "run"],
+            ["IN.jsonl", "--output", "--model", "--concurrency", "--rpm", "--resume", "--max-cost"],
+            id="batch-run",
+        ),
         pytest.param(["doctor"], [], id="doctor"),
     ],
 )
@@ -55,7 +61,8 @@ def test_top_level_help_lists_commands_and_discourages_api_key() -> None:
     assert result.returncode == 0
     for name in ("chat", "call", "models", "chute", "warmup", "whoami", "quota", "usage"):
         assert f"    {name} " in result.stdout
-    assert "doctor" in result.stdout
+    assert "    batch " in result.stdout
+    assert "    doctor " in result.stdout
     assert "exit codes" in result.stdout
     text = " ".join(result.stdout.split())
     assert "prefer the CHUTES_API_KEY environment variable" in text

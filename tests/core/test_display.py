@@ -82,10 +82,19 @@ def test_no_schema_no_fields(schema: Any) -> None:
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [(0, "$0.00"), (0.3, "$0.30"), (1234.5, "$1,234.50"), (0.000416, "$0.000416")],
+    [
+        (0, "$0.00"),
+        (0.3, "$0.30"),
+        (1234.5, "$1,234.50"),
+        (0.000416, "$0.000416"),
+        (0.0000207, "$0.000021"),
+        (0.002, "$0.002"),
+        (1e-9, "<$0.000001"),
+        (-0.005, "-$0.005"),
+    ],
 )
 def test_usd(value: float, shown: str) -> None:
-    """Dollars show cents, and small amounts their significant digits."""
+    """Dollars show cents, and small amounts up to six decimals, never an exponent."""
     assert usd(value) == shown
 
 
