@@ -355,3 +355,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return EXIT_ERROR
+    except OSError as error:  # a file of the user's: the input, the output, a --body
+        return console.error(error, verbose=verbose)

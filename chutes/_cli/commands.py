@@ -190,10 +190,17 @@ def _excerpt(data: bytes) -> str:
     return text + ("..." if len(data) > _EXCERPT else "")
 
 
+def _check_folder(path: Path, option: str) -> None:
+    """Refuse a file whose folder does not exist before a call is paid for."""
+    if not path.parent.is_dir():
+        raise ConfigurationError(f"{option} {path}: the folder {path.parent} does not exist")
+
+
 def _save_media(chute: Chute, method: str, path: str, options: dict[str, Any], out: str) -> str:
     """Write a media answer to ``out`` (through a temporary file beside it, so a refused or
     failed answer leaves no file) and say what was written."""
     target = Path(out)
+    _check_folder(target, "-o")
     part = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
         response = chute.request(method, path, save_to=part, **options)
@@ -475,6 +482,7 @@ def batch_run(args: argparse.Namespace, ctx: Context) -> int:
     """``batch run IN.jsonl -o OUT.jsonl``: every request of a JSONL file through the
     gateway, results appended to the output as they finish, progress on stderr."""
     source = Path(args.input)
+    _check_folder(Path(args.output), "-o")
     requests: Any = args.input if args.model is None else _WithModel(source, args.model)
     retries = ctx.options.max_retries
     _progress_logging(ctx.console)

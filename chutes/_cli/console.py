@@ -49,13 +49,13 @@ _EXIT_CODES: Final[tuple[tuple[type[ChutesError], int], ...]] = (
 _MIN_SECRET: Final = 4
 
 
-def exit_code(error: ChutesError) -> int:
+def exit_code(error: Exception) -> int:
     """The exit code of an error: 2 bad arguments, 3 401/403, 4 402, 5 429, 6 503,
-    7 timeout, 8 connection, 1 anything else."""
+    7 timeout, 8 connection, 1 anything else (a file that cannot be read or written)."""
     return next((code for cls, code in _EXIT_CODES if isinstance(error, cls)), EXIT_ERROR)
 
 
-def error_line(error: ChutesError) -> str:
+def error_line(error: Exception) -> str:
     """The error on one line: its class, its status, and the server's detail."""
     if isinstance(error, APIStatusError):
         text = f"{type(error).__name__} ({error.status_code}): {error}"
@@ -126,7 +126,7 @@ class Console:
         """Write a line to stderr: progress, usage, what was done."""
         self.emit(f"{text}\n", err=True)
 
-    def error(self, error: ChutesError, *, verbose: bool) -> int:
+    def error(self, error: Exception, *, verbose: bool) -> int:
         """Report ``error`` (with its traceback when ``verbose``) and return its exit code."""
         if verbose:
             shown = "".join(traceback.format_exception(type(error), error, error.__traceback__))

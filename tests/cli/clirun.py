@@ -10,13 +10,14 @@ a timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import select
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import attrs
@@ -43,6 +44,7 @@ __all__ = [
     "cli_env",
     "held_stream",
     "lines",
+    "piped",
     "read_until",
     "run_cli",
 ]
@@ -135,6 +137,27 @@ def read_until(fd: int, seen: bytes, wanted: bytes, limit: float = RUN_TIMEOUT) 
             break
         seen += data
     return seen
+
+
+@contextlib.contextmanager
+def piped(command: list[str]) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` running with stdin empty and stdout and stderr piped; killed (if still
+    running) and waited for on leaving."""
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and package
+        command,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait(timeout=RUN_TIMEOUT)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
 
 
 class Terminal:

@@ -167,3 +167,22 @@ def test_without_tqdm_progress_is_logged_to_stderr(platform: Platform, tmp_path:
     assert "INFO batch: 0/2 done" in result.stderr
     assert "INFO batch: 2/2 done, 0 failed, 16 tokens" in result.stderr
     assert "chutes batch" not in result.stderr
+
+
+def test_a_missing_input_file_is_one_line(tmp_path: Path) -> None:
+    """An input file that does not exist: one line naming it, exit 1, no traceback."""
+    missing = tmp_path / "missing.jsonl"
+    result = run_cli("batch", "run", str(missing), "-o", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 1
+    assert lines(result.stderr) == [
+        f"chutes-client: FileNotFoundError: [Errno 2] No such file or directory: '{missing}'"
+    ]
+
+
+def test_an_output_in_a_missing_folder_exits_2(platform: Platform, tmp_path: Path) -> None:
+    """An output file whose folder does not exist exits 2 before any request."""
+    source = write_input(tmp_path / "in.jsonl", [chat_row(1)])
+    result = platform.run("batch", "run", str(source), "-o", str(tmp_path / "no" / "out.jsonl"))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+    assert chats_seen(platform) == []

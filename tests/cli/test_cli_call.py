@@ -244,3 +244,14 @@ def test_a_bad_target_exits_2(target: str) -> None:
     result = run_cli("call", target, "/run")
     assert result.returncode == 2
     assert "ConfigurationError" in result.stderr
+
+
+def test_output_into_a_missing_folder_exits_2_before_the_call(
+    fault: FaultServer, tmp_path: Path
+) -> None:
+    """``-o`` into a folder that does not exist exits 2 before anything is sent (a call
+    that cannot be saved is not paid for)."""
+    result = call(fault, "/speak", "-o", str(tmp_path / "missing" / "x.wav"))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+    assert fault.count() == 0

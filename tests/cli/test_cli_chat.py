@@ -197,3 +197,16 @@ def test_an_unknown_model_is_one_line_naming_it(platform: Platform) -> None:
     assert lines(result.stderr) == [result.stderr.strip()]
     assert "ModelNotFoundError (404): model not found: nobody/nothing" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_error_inside_the_stream_keeps_the_text_and_exits_1(fault: FaultServer) -> None:
+    """The platform's raw error line mid-stream: the text so far stays on stdout, one
+    StreamError line with the server's words goes to stderr, exit 1."""
+    frames = [fault.chat_frame("so far"), b'{"error": "the instance went away"}']
+    fault.queue(fault.sse(frames, ending="end-close"))
+    result = chat(fault, MODEL, "hi")
+    assert result.returncode == 1
+    assert result.stdout == "so far"
+    assert lines(result.stderr) == [result.stderr.strip()]
+    assert "StreamError" in result.stderr
+    assert "the instance went away" in result.stderr

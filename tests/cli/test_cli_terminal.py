@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 import threading
 
 import pytest
-from clirun import RUN_TIMEOUT, FaultServer, Terminal, cli_env, held_stream, read_until
+from clirun import (
+    RUN_TIMEOUT,
+    FaultServer,
+    Terminal,
+    cli_command,
+    held_stream,
+    piped,
+    read_until,
+)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX terminals and signals")
 
@@ -71,23 +78,35 @@ def test_ctrl_c_stops_a_stream_cleanly(fault: FaultServer) -> None:
     connection is closed (the server sees it close long before its stall would end)."""
     frames = [fault.chat_frame("partial answer")]
     fault.queue(fault.sse(frames, ending="stall"))
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and package
-        [sys.executable, "-c", INTERRUPTIBLE, "--llm-url", fault.url, "chat", MODEL, "hi"],
-        env=cli_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    command = [sys.executable, "-c", INTERRUPTIBLE, "--llm-url", fault.url, "chat", MODEL, "hi"]
+    with piped(command) as process:
         assert process.stdout is not None
         seen = read_until(process.stdout.fileno(), b"", b"partial answer")
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=RUN_TIMEOUT)
-    finally:
-        process.kill()
-        process.wait(timeout=RUN_TIMEOUT)
     assert process.returncode == 130
     assert (seen + out).decode() == "partial answer"
     assert err == b""
     # The stall would hold the connection for 5 s; a closed connection ends it at once.
     assert fault.wait_until(lambda: fault.open_connections == 0, limit=3.0)
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(fault: FaultServer) -> None:
+    """When the program reading stdout exits mid-stream (``| head -1``), the command stops
+    with exit 1 and no traceback."""
+    release = threading.Event()
+    first = [fault.chat_frame("first line\n")]
+    rest = [fault.chat_frame("more\n" * 100), fault.chat_frame(finish="stop"), fault.done_frame]
+    fault.queue(held_stream(first, rest, release))
+    try:
+        with piped(cli_command("--llm-url", fault.url, "chat", MODEL, "hi")) as process:
+            assert process.stdout is not None
+            seen = read_until(process.stdout.fileno(), b"", b"first line\n")
+            process.stdout.close()
+            release.set()
+            _, err = process.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        release.set()
+    assert seen == b"first line\n"
+    assert process.returncode == 1
+    assert err == b""
