@@ -17,7 +17,6 @@ from typing import Any, Final, NoReturn
 from .._core.config import ENV_API_KEY
 from .._core.errors import ChutesError
 from .._version import __version__
-from . import commands
 from .console import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, PROG, Console, log_handler
 from .fields import FIELD
 from .settings import GlobalOptions
@@ -125,7 +124,7 @@ def build_parser(console: Console) -> argparse.ArgumentParser:
                 console.emit(message, err=True)
             raise SystemExit(status)
 
-    def leaf(name: str, help: str, func: commands.Command, **extra: Any) -> Parser:
+    def leaf(name: str, help: str, func: str, **extra: Any) -> Parser:
         found: Parser = subs.add_parser(
             name, help=help, description=help, allow_abbrev=False, **extra
         )
@@ -137,7 +136,7 @@ def build_parser(console: Console) -> argparse.ArgumentParser:
     _add_globals(parser, top=True)
     subs = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
 
-    chat = leaf("chat", "chat with a model, streaming its answer to stdout", commands.chat)
+    chat = leaf("chat", "chat with a model, streaming its answer to stdout", "chat")
     chat.add_argument("model", metavar="MODEL", help="the model (see `models`)")
     chat.add_argument(
         "prompt", metavar="PROMPT", nargs="?", help="the prompt; '-' or none reads it from stdin"
@@ -160,7 +159,7 @@ def build_parser(console: Console) -> argparse.ArgumentParser:
         "--url", metavar="URL", help="any OpenAI-compatible server instead of the gateway"
     )
 
-    call = leaf("call", "call any cord of a chute and print or save its answer", commands.call)
+    call = leaf("call", "call any cord of a chute and print or save its answer", "call")
     call.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
     call.add_argument("path", metavar="PATH", help="the cord's path, e.g. /generate")
     call.add_argument(
@@ -183,7 +182,7 @@ def build_parser(console: Console) -> argparse.ArgumentParser:
         "text answer is never written",
     )
 
-    models = leaf("models", "list the gateway's models and their prices", commands.models)
+    models = leaf("models", "list the gateway's models and their prices", "models")
     models.add_argument("--json", action="store_true", help="print the gateway's JSON")
 
     chute = subs.add_parser(
@@ -193,11 +192,11 @@ def build_parser(console: Console) -> argparse.ArgumentParser:
     chute_subs.required = True
     show_help = "a chute's status, instances, price, and its cords with their body fields"
     show = chute_subs.add_parser("show", help=show_help, description=show_help, allow_abbrev=False)
-    show.set_defaults(func=commands.chute_show)
+    show.set_defaults(func="chute_show")
     show.add_argument("target", metavar="TARGET", help="a chute: user/name or id:UUID")
     show.add_argument("--json", action="store_true", help="print the platform's JSON")
 
-    warm = leaf("warmup", "warm a chute up and wait until it is hot", commands.warmup)
+    warm = leaf("warmup", "warm a chute up and wait until it is hot", "warmup")
     warm.add_argument("target", metavar="TARGET", help="a chute: user/name or id:UUID")
     warm.add_argument("--quick", action="store_true", help="only say whether it is hot now")
     warm.add_argument(
@@ -209,9 +208,9 @@ def build_parser(console: Console) -> argparse.ArgumentParser:
         help="the most seconds to wait for it (default 600)",
     )
 
-    leaf("whoami", "the account the key belongs to", commands.whoami)
-    leaf("quota", "the account's daily request quotas and today's use", commands.quota)
-    leaf("usage", "the account's spending", commands.usage)
+    leaf("whoami", "the account the key belongs to", "whoami")
+    leaf("quota", "the account's daily request quotas and today's use", "quota")
+    leaf("usage", "the account's spending", "usage")
 
     batch = subs.add_parser(
         "batch", help="run many requests", description="run many requests", allow_abbrev=False
@@ -231,7 +230,7 @@ def build_parser(console: Console) -> argparse.ArgumentParser:
         "some failed or were not started, 4 or 5 when a 402 or a daily limit stopped the run",
         allow_abbrev=False,
     )
-    run.set_defaults(func=commands.batch_run)
+    run.set_defaults(func="batch_run")
     run.add_argument("input", metavar="IN.jsonl", help="the requests, one JSON object a line")
     run.add_argument(
         "-o", "--output", metavar="OUT.jsonl", required=True, help="the results file (JSONL)"
@@ -259,7 +258,7 @@ def build_parser(console: Console) -> argparse.ArgumentParser:
         help="stop starting requests once the estimated spend reaches this",
     )
 
-    leaf("doctor", "check the key's shape, the settings and the platform's reach", commands.doctor)
+    leaf("doctor", "check the key's shape, the settings and the platform's reach", "doctor")
 
     for action in (chat, call, models, show, warm, run):
         _add_globals(action, top=False, own_timeout=action is warm)
@@ -341,9 +340,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose = options.verbose
         if verbose:
             _verbose_logging(console)
-        context = commands.Context(console, options, sys.stdin, os.environ)
-        code: int = args.func(args, context)
-        return code
+        # The commands (and httpx with them) load only now: --help, --version and shell
+        # completion, which runs the parser at every Tab, stay quick.
+        from . import commands
+
+        command: commands.Command = getattr(commands, args.func)
+        return command(args, commands.Context(console, options, sys.stdin, os.environ))
     except ChutesError as error:
         return console.error(error, verbose=verbose)
     except KeyboardInterrupt:

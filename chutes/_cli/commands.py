@@ -19,7 +19,7 @@ from typing import Any, Final, TextIO
 import attrs
 
 from .._core.batch import BatchReport
-from .._core.config import ENV_API_KEY
+from .._core.config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ENV_API_KEY
 from .._core.display import text_table, usd
 from .._core.errors import APIStatusError, ChutesError, ConfigurationError, DecodeError
 from .._core.models import Usage
@@ -36,7 +36,7 @@ from .._response import Response
 from .._sync.client import Chute, Client
 from .console import EXIT_ERROR, EXIT_OK, Console, json_text, log_handler
 from .fields import parse_fields
-from .settings import GlobalOptions, key_problem, key_source, make_client, settings
+from .settings import GlobalOptions, key_problem, key_source, settings
 
 __all__: list[str] = []
 
@@ -71,6 +71,22 @@ class Context:
 
 
 Command = Callable[[argparse.Namespace, Context], int]
+
+
+def make_client(options: GlobalOptions) -> Client:
+    """A blocking client with the options given; what is not given, the client reads from
+    the environment or takes as its default.
+
+    Raises:
+        ConfigurationError: when no key is found or an option is invalid.
+    """
+    return Client(
+        api_key=options.api_key,
+        api_url=options.api_url,
+        llm_url=options.llm_url,
+        timeout=DEFAULT_TIMEOUT if options.timeout is None else options.timeout,
+        max_retries=DEFAULT_MAX_RETRIES if options.max_retries is None else options.max_retries,
+    )
 
 
 def _count(n: int, thing: str) -> str:

@@ -1,4 +1,4 @@
-"""The settings a command runs with, where each came from, and the client made from them.
+"""The settings a command runs with, and where each came from.
 
 A setting comes from its command-line option, else its environment variable, else the
 library's default: the same order ``chutes.Client`` itself follows, told here so that
@@ -23,7 +23,6 @@ from .._core.config import (
     ENV_LLM_URL,
     ENV_LOG,
 )
-from .._sync.client import Client
 
 __all__: list[str] = []
 
@@ -104,19 +103,3 @@ def settings(options: GlobalOptions, env: Mapping[str, str]) -> list[Setting]:
         ),
         Setting("log level", env.get(ENV_LOG) or "off", _source("", None, env, ENV_LOG)),
     ]
-
-
-def make_client(options: GlobalOptions) -> Client:
-    """A blocking client with the options given; what is not given, the client reads from
-    the environment or takes as its default.
-
-    Raises:
-        ConfigurationError: when no key is found or an option is invalid.
-    """
-    return Client(
-        api_key=options.api_key,
-        api_url=options.api_url,
-        llm_url=options.llm_url,
-        timeout=DEFAULT_TIMEOUT if options.timeout is None else options.timeout,
-        max_retries=DEFAULT_MAX_RETRIES if options.max_retries is None else options.max_retries,
-    )

@@ -4,6 +4,7 @@ completion through argcomplete (the ``[cli]`` extra)."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,23 @@ def test_completion_of_options(tmp_path: Path) -> None:
     """Tab after ``chat --no`` offers ``--no-stream``; after ``chute`` offers ``show``."""
     assert complete("chutes-client chat --no", tmp_path) == ["--no-stream"]
     assert "show" in complete("chutes-client chute ", tmp_path)
+
+
+def test_help_and_completion_do_not_load_the_client() -> None:
+    """``--help`` (and so each Tab of shell completion, which runs the same parser) loads
+    neither the commands nor httpx."""
+    code = (
+        "import sys; from chutes._cli import main; main(['chat', '--help']); "
+        "print(sorted(m for m in ('httpx', 'chutes._cli.commands') if m in sys.modules))"
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", code],
+        env=cli_env(None),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
