@@ -82,10 +82,12 @@ def run_cli(
     input: str | None = None,
     cwd: Path | None = None,
     script: bool = False,
+    command: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the command line to its end (stdin empty unless ``input``), bounded in time."""
+    """Run the command line to its end (stdin empty unless ``input``), bounded in time;
+    ``command`` runs instead of ``python -m chutes ARGS`` when given."""
     return subprocess.run(  # noqa: S603 - our own interpreter and package
-        cli_command(*args, script=script),
+        cli_command(*args, script=script) if command is None else command,
         env=cli_env(key) if env is None else env,
         input=input,
         stdin=subprocess.DEVNULL if input is None else None,

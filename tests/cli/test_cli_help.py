@@ -3,12 +3,11 @@ completion through argcomplete (the ``[cli]`` extra)."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from clirun import SCRIPT, cli_command, cli_env, run_cli
+from clirun import SCRIPT, cli_env, run_cli
 
 GLOBAL_OPTIONS = ["--api-key", "--api-url", "--llm-url", "--max-retries", "--verbose"]
 
@@ -104,15 +103,7 @@ def complete(line: str, tmp_path: Path) -> list[str]:
         COMP_POINT=str(len(line)),
         COMP_TYPE="9",
     )
-    result = subprocess.run(  # noqa: S603 - our own installed script
-        cli_command(script=True),
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(script=True, env=env)
     assert result.returncode == 0, result.stderr
     return [word.strip() for word in out.read_text().split("\n") if word.strip()]
 
@@ -135,14 +126,6 @@ def test_help_and_completion_do_not_load_the_client() -> None:
         "import sys; from chutes._cli import main; main(['chat', '--help']); "
         "print(sorted(m for m in ('httpx', 'chutes._cli.commands') if m in sys.modules))"
     )
-    result = subprocess.run(  # noqa: S603 - our own interpreter
-        [sys.executable, "-c", code],
-        env=cli_env(None),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(command=[sys.executable, "-c", code], key=None)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]"
