@@ -43,7 +43,7 @@ def unasync(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks against raw httpx (see benchmarks/README.md); ``-- --quick`` for a smoke run."""
-    session.install("-e", ".")
+    session.install("-e", ".[e2ee]")
     # Optional comparison: if the OpenAI SDK does not install, the runner skips it.
     session.install("openai", success_codes=[0, 1])
     session.run("python", "benchmarks/run.py", *session.posargs)

@@ -164,20 +164,24 @@ def s1_httpx(ctx: Ctx) -> dict[str, Any]:
         return _sequential(ctx, call)
 
 
+def _chat_calls(ctx: Ctx, chute: Any) -> dict[str, Any]:
+    """S1's sequential helper calls on a chute handle (or the OpenAI SDK's client)."""
+    create = chute.chat.completions.create
+
+    def call() -> str | None:
+        reply = create(
+            model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS, temperature=TEMPERATURE
+        )
+        return reply.choices[0].message.content
+
+    return _sequential(ctx, call)
+
+
 def s1_chutes_helper(ctx: Ctx) -> dict[str, Any]:
     import chutes
 
     with chutes.Client(api_key=API_KEY) as client:
-        chute = client.chute(url=ctx.base)
-        create = chute.chat.completions.create
-
-        def call() -> str | None:
-            reply = create(
-                model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS, temperature=TEMPERATURE
-            )
-            return reply.choices[0].message.content
-
-        return _sequential(ctx, call)
+        return _chat_calls(ctx, client.chute(url=ctx.base))
 
 
 def s1_chutes_any_cord(ctx: Ctx) -> dict[str, Any]:
@@ -197,15 +201,45 @@ def s1_openai(ctx: Ctx) -> dict[str, Any]:
     import openai
 
     with openai.OpenAI(base_url=ctx.base + "/v1", api_key=API_KEY) as client:
-        create = client.chat.completions.create
+        return _chat_calls(ctx, client)  # the SDK's create takes the same arguments
 
-        def call() -> str | None:
-            reply = create(
-                model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS, temperature=TEMPERATURE
-            )
-            return reply.choices[0].message.content
 
-        return _sequential(ctx, call)
+# --- E2EE: the same call, in the clear and end-to-end encrypted -----------------------
+# The server plays the instance (real ML-KEM-768, see server.py); the chute is addressed by
+# id, so the clear call goes to {api}/chutes/{id}/v1/chat/completions and the encrypted one
+# to {api}/e2e/invoke. Both use the same client code; only e2ee= differs.
+
+E2EE_CHUTE_ID = "0b7e2a2e-7d64-5d6b-9a0f-3c1e2f4a5b6c"
+
+
+def _e2ee_calls(ctx: Ctx, e2ee: bool) -> dict[str, Any]:
+    import chutes
+
+    with chutes.Client(api_key=API_KEY, api_url=ctx.base, e2ee=e2ee) as client:
+        return _chat_calls(ctx, client.chute(id=E2EE_CHUTE_ID))
+
+
+def e2ee_plain(ctx: Ctx) -> dict[str, Any]:
+    return _e2ee_calls(ctx, False)
+
+
+def e2ee_encrypted(ctx: Ctx) -> dict[str, Any]:
+    return _e2ee_calls(ctx, True)
+
+
+def _e2ee_stream(ctx: Ctx, e2ee: bool) -> dict[str, Any]:
+    import chutes
+
+    with chutes.Client(api_key=API_KEY, api_url=ctx.base, e2ee=e2ee) as client:
+        return _text_stream(ctx, client.chute(id=E2EE_CHUTE_ID))
+
+
+def e2ee_stream_plain(ctx: Ctx) -> dict[str, Any]:
+    return _e2ee_stream(ctx, False)
+
+
+def e2ee_stream_encrypted(ctx: Ctx) -> dict[str, Any]:
+    return _e2ee_stream(ctx, True)
 
 
 # --- S2: one long stream of chat chunks -----------------------------------------------
@@ -332,27 +366,32 @@ def s2_chutes_typed(ctx: Ctx) -> dict[str, Any]:
         return _streamed(ctx, run)
 
 
+def _text_stream(ctx: Ctx, chute: Any) -> dict[str, Any]:
+    """S2's ``iter_text()`` stream on a chute handle."""
+    create = chute.chat.completions.create
+
+    def run(n: int) -> int:
+        pieces = 0
+        with create(
+            model=MODEL,
+            messages=MESSAGES,
+            max_tokens=MAX_TOKENS,
+            temperature=TEMPERATURE,
+            stream=True,
+            extra_headers={CHUNKS_HEADER: str(n)},
+        ) as stream:
+            for _piece_text in stream.iter_text():
+                pieces += 1
+        return pieces
+
+    return _streamed(ctx, run)
+
+
 def s2_chutes_iter_text(ctx: Ctx) -> dict[str, Any]:
     import chutes
 
     with chutes.Client(api_key=API_KEY) as client:
-        chute = client.chute(url=ctx.base)
-
-        def run(n: int) -> int:
-            pieces = 0
-            with chute.chat.completions.create(
-                model=MODEL,
-                messages=MESSAGES,
-                max_tokens=MAX_TOKENS,
-                temperature=TEMPERATURE,
-                stream=True,
-                extra_headers={CHUNKS_HEADER: str(n)},
-            ) as stream:
-                for _piece_text in stream.iter_text():
-                    pieces += 1
-            return pieces
-
-        return _streamed(ctx, run)
+        return _text_stream(ctx, client.chute(url=ctx.base))
 
 
 def s2_openai(ctx: Ctx) -> dict[str, Any]:
@@ -798,6 +837,12 @@ BENCHMARKS: dict[tuple[str, str], Callable[[Ctx], dict[str, Any]]] = {
     ("s6", "chutes-gather"): s6_chutes_gather,
     ("s6", "chutes-batch"): s6_chutes_batch,
     ("s6", "chutes-batch-sync"): s6_chutes_batch_sync,
+    ("e2ee", "httpx"): s1_httpx,
+    ("e2ee", "chutes-clear"): e2ee_plain,
+    ("e2ee", "chutes-e2ee"): e2ee_encrypted,
+    ("e2ee-stream", "httpx-lines"): s2_httpx_lines,
+    ("e2ee-stream", "chutes-clear"): e2ee_stream_plain,
+    ("e2ee-stream", "chutes-e2ee"): e2ee_stream_encrypted,
     ("cold", "httpx"): cold_httpx,
     ("cold", "chutes"): cold_chutes,
     ("cold", "openai"): cold_openai,

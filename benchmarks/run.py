@@ -72,6 +72,8 @@ class Counts:
     s6_requests: int
     s6_small: int
     s6_concurrency: int
+    e2ee_requests: int
+    e2ee_chunks: int
     cold_repeats: int
 
 
@@ -88,6 +90,8 @@ FULL = Counts(
     s6_requests=10_000,
     s6_small=2_000,
     s6_concurrency=64,
+    e2ee_requests=1000,
+    e2ee_chunks=5000,
     cold_repeats=5,
 )
 QUICK = Counts(
@@ -103,6 +107,8 @@ QUICK = Counts(
     s6_requests=1000,
     s6_small=200,
     s6_concurrency=64,
+    e2ee_requests=100,
+    e2ee_chunks=1000,
     cold_repeats=2,
 )
 
@@ -146,6 +152,8 @@ PLAN: dict[str, tuple[str, list[str]]] = {
     "s4": ("httpx", ["chutes", "chutes-loaded", "openai", "python"]),
     "s5": ("httpx", ["chutes", "openai"]),
     "s6": ("httpx-gather", ["chutes-gather", "chutes-batch", "chutes-batch-sync"]),
+    "e2ee": ("httpx", ["chutes-clear", "chutes-e2ee"]),
+    "e2ee-stream": ("httpx-lines", ["chutes-clear", "chutes-e2ee"]),
     "cold": ("httpx", ["chutes", "openai"]),
 }
 IMPORTS = {
@@ -254,6 +262,21 @@ ROWS: list[Row] = [
         "wall_ms", "ms", 1.15, "req_per_s", "req/s"),
     Row("s6", "S6 batch (wall)", "chutes-batch-sync", "chutes Client batch.run (threads)",
         "wall_ms", "ms", None, "req_per_s", "req/s"),
+    # E2EE: the same call in the clear and encrypted (the server plays the instance); the
+    # difference between the two rows is what end-to-end encryption costs the caller.
+    Row("e2ee", "E2EE call (CPU/req)", "httpx", "httpx + json.loads, in the clear (floor)",
+        "cpu_us_per_req", "µs", None, "req_per_s", "req/s"),
+    Row("e2ee", "E2EE call (CPU/req)", "chutes-clear", "chutes chat.completions.create",
+        "cpu_us_per_req", "µs", None, "req_per_s", "req/s"),
+    Row("e2ee", "E2EE call (CPU/req)", "chutes-e2ee", "the same with e2ee=True",
+        "cpu_us_per_req", "µs", None, "req_per_s", "req/s"),
+    Row("e2ee-stream", "E2EE stream (CPU/chunk)", "httpx-lines",
+        "httpx iter_lines + json.loads, in the clear (floor)", "cpu_us_per_chunk", "µs", None,
+        "chunks_per_s", "chunks/s"),
+    Row("e2ee-stream", "E2EE stream (CPU/chunk)", "chutes-clear", "chutes iter_text()",
+        "cpu_us_per_chunk", "µs", None, "chunks_per_s", "chunks/s"),
+    Row("e2ee-stream", "E2EE stream (CPU/chunk)", "chutes-e2ee", "the same with e2ee=True",
+        "cpu_us_per_chunk", "µs", None, "chunks_per_s", "chunks/s"),
     Row("cold", "Cold start to first reply (wall)", "httpx", "httpx (floor)", "wall_ms", "ms",
         None, "cpu_ms", "ms CPU"),
     Row("cold", "Cold start to first reply (wall)", "chutes", "chutes helper", "wall_ms", "ms",
@@ -440,6 +463,11 @@ def run_scenario(
             *("--concurrency", str(counts.s6_concurrency)),
         ]
         return run_child([scenario, client, *common, *args])
+    if scenario == "e2ee":
+        args = ["--count", str(counts.e2ee_requests), "--warmup", str(counts.s1_warmup)]
+        return run_child([scenario, client, *common, *args])
+    if scenario == "e2ee-stream":
+        return run_child([scenario, client, *common, "--count", str(counts.e2ee_chunks)])
     if scenario == "cold":
         samples = [time_cold_start(client, port) for _ in range(counts.cold_repeats)]
         return {**median_of(samples), "samples": samples}
@@ -672,7 +700,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5, quick 3)")
     parser.add_argument(
-        "--only", help="comma-separated scenarios out of s1,s2,s3,s4,s5,s6,cold (default: all)"
+        "--only",
+        help=f"comma-separated scenarios out of {','.join(PLAN)} (default: all)",
     )
     parser.add_argument("--no-openai", action="store_true", help="skip the OpenAI SDK")
     parser.add_argument(

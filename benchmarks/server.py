@@ -16,6 +16,11 @@ with bytes encoded once at start-up, so that the client, not the server, is meas
 * ``POST /any``: the same 1 KB JSON (a custom cord).
 * ``POST /v1/images/generations``: a JSON body carrying a ~2 MB base64 ``b64_json`` image.
 * ``GET /health``: ``ok``.
+* ``GET /e2e/instances/{id}`` and ``POST /e2e/invoke``: the platform's end-to-end encryption
+  (PLATFORM.md), played by the testing kit's E2EE instance with real ML-KEM-768 keys (one
+  instance, 100,000 nonces per fetch, so the client's fetches stay out of the measurement):
+  the decrypted call is answered like ``/v1/chat/completions`` (the stream's events each
+  encrypted, as a real instance does). Needs the ``[e2ee]`` extra; imported on first use.
 
 Parsing is hand-written (request line and headers up to ``\\r\\n\\r\\n``, then a
 ``Content-Length`` or chunked body) on an asyncio ``Protocol``; pipelined requests are
@@ -69,6 +74,9 @@ WORDS = [
 ]
 
 _STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
+E2EE_CHUTE_ID = "0b7e2a2e-7d64-5d6b-9a0f-3c1e2f4a5b6c"
+E2EE_NONCES = 100_000
+_BY_ID = f"/chutes/{E2EE_CHUTE_ID}"
 
 
 def _dumps(value: Any) -> bytes:
@@ -217,6 +225,43 @@ class Payloads:
             b"transfer-encoding: chunked\r\n\r\n"
         )
         self._streams: dict[int, bytes] = {}
+        self._events: dict[int, list[bytes]] = {}
+        self._chat_body = chat
+        self._e2ee: Any = None
+
+    def e2ee(self) -> Any:
+        """The E2EE instance (``chutes.testing``'s), made on first use."""
+        if self._e2ee is None:
+            from chutes.testing._e2ee_instance import FakeE2EE
+
+            self._e2ee = FakeE2EE(
+                E2EE_CHUTE_ID, instances=1, nonces_per_instance=E2EE_NONCES, nonce_lifetime=3600
+            )
+        return self._e2ee
+
+    def e2ee_instances(self) -> bytes:
+        return b"".join(
+            _response("200 OK", b"application/json", _dumps(self.e2ee().instances_answer()))
+        )
+
+    def e2ee_invoke(self, headers: dict[str, str], body: bytes, query: str) -> bytes:
+        """Decrypt the call, answer it like the chat route, encrypt the answer."""
+        from chutes.testing._e2ee_instance import E2EERejection, FakeE2EE
+
+        opened = self.e2ee().open(body, headers)
+        if isinstance(opened, E2EERejection):
+            status = f"{opened.status} E2EE"
+            return b"".join(_response(status, b"application/json", opened.body()))
+        if not opened.stream:
+            sealed = FakeE2EE.seal_reply(opened, self._chat_body)
+            return b"".join(_response("200 OK", b"application/octet-stream", sealed))
+        n = _chunk_count(headers, query)
+        events = self._events.get(n)
+        if events is None:
+            if len(self._events) > 8:
+                self._events.clear()
+            events = self._events[n] = [e + b"\n\n" for e in sse_events(n).split(b"\n\n") if e]
+        return self.stream_head + chunked(b"".join(FakeE2EE.seal_stream(opened, events)))
 
     def stream(self, n: int) -> bytes:
         body = self._streams.get(n)
@@ -306,6 +351,8 @@ class HTTPProtocol(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         path, _, query = target.partition("?")
+        if path.startswith(_BY_ID):  # the E2EE chute called in the clear, by its id
+            path = path[len(_BY_ID) :]
         p = self.p
         if method == "POST" and path == "/v1/chat/completions":
             if _STREAM_TRUE.search(body):
@@ -317,6 +364,10 @@ class HTTPProtocol(asyncio.Protocol):
             transport.writelines(p.chat)
         elif method == "POST" and path == "/v1/images/generations":
             transport.writelines(p.image)
+        elif method == "GET" and path.startswith("/e2e/instances/"):
+            transport.write(p.e2ee_instances())
+        elif method == "POST" and path == "/e2e/invoke":
+            transport.write(p.e2ee_invoke(headers, body, query))
         elif path == "/health":
             transport.writelines(p.health)
         else:

@@ -38,7 +38,7 @@ from ._core.e2ee import (
     STREAM_INFO,
     E2EEError,
 )
-from ._core.errors import ConfigurationError
+from ._core.errors import ConfigurationError, ResponseTooLargeError
 from ._core.requests import encode_json
 
 if TYPE_CHECKING:
@@ -214,12 +214,16 @@ def encrypt_request(
     return kem_ciphertext + aead_nonce + sealed, response_key
 
 
-def decrypt_response(response_key: ResponseKey, wire_bytes: bytes) -> bytes:
+def decrypt_response(
+    response_key: ResponseKey, wire_bytes: bytes, *, limit: int | None = None
+) -> bytes:
     """Decrypt a plain (not streamed) reply: ``ct(1088) || aead_nonce(12) || ciphertext+tag``.
 
     Args:
         response_key: the key :func:`encrypt_request` returned for the request.
         wire_bytes: the reply's body as received.
+        limit: the most bytes the plaintext may hold once the gzip inside is undone
+            (``None``: no limit).
 
     Returns:
         The reply's plaintext body (the gzip inside removed), e.g. a chat completion's JSON.
@@ -227,6 +231,7 @@ def decrypt_response(response_key: ResponseKey, wire_bytes: bytes) -> bytes:
     Raises:
         E2EEError: when the reply is too short, fails authentication (tampered, truncated,
             or meant for another key) or does not hold gzip data.
+        ResponseTooLargeError: when the plaintext would exceed ``limit``.
     """
     from cryptography.exceptions import InvalidTag
 
@@ -248,10 +253,26 @@ def decrypt_response(response_key: ResponseKey, wire_bytes: bytes) -> bytes:
             "the encrypted reply failed authentication: it was altered, cut short, or "
             "not encrypted for this request"
         ) from None
+    return _gunzip(response_key, compressed, limit)
+
+
+def _gunzip(response_key: ResponseKey, compressed: bytes, limit: int | None) -> bytes:
+    """Undo the gzip inside a reply, stopping past ``limit`` (a few authentic bytes can
+    inflate to gigabytes)."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
     try:
-        return gzip.decompress(compressed)
-    except (OSError, EOFError, zlib.error):
+        plaintext = inflater.decompress(compressed, 0 if limit is None else limit + 1)
+    except zlib.error:
         raise response_key.error("the decrypted reply is not gzip data") from None
+    if limit is not None and len(plaintext) > limit:
+        raise ResponseTooLargeError(
+            f"the decrypted reply is larger than the body limit of {limit} bytes "
+            "(ResponseLimits.body)",
+            limit=limit,
+        )
+    if not inflater.eof:
+        raise response_key.error("the decrypted reply is not gzip data") from None
+    return plaintext
 
 
 class StreamDecryptor:
@@ -286,6 +307,10 @@ class StreamDecryptor:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("an E2EE stream decryptor cannot be pickled")
+
+    def error(self, message: str) -> E2EEError:
+        """An E2EEError naming the stream's chute and instance."""
+        return self._key.error(message)
 
     @property
     def started(self) -> bool:

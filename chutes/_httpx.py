@@ -14,14 +14,22 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpcore
 import httpx
 import httpx_sse
 
+from ._core.assembly import ChunkReader
 from ._core.config import Timeout
 from ._core.content import BodyDecoder, accept_encoding
+from ._core.e2ee import (
+    ChunkEvent,
+    ErrorEvent,
+    InitEvent,
+    UnexpectedEvent,
+    classify_stream_event,
+)
 from ._core.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -30,9 +38,12 @@ from ._core.errors import (
     DecodeError,
     StreamError,
 )
-from ._core.events import SSETap
-from ._core.requests import RequestSpec
+from ._core.events import SSETap, raw_line_error
+from ._core.requests import RequestSpec, encode_json
 from ._response import Response
+
+if TYPE_CHECKING:
+    from ._e2ee import StreamDecryptor
 
 __all__: list[str] = []
 
@@ -365,3 +376,128 @@ def event_source(
     as the WHATWG spec says, whatever charset the server named)."""
     body = _TappedBody(raw, tap, url, deadline)
     return httpx_sse.EventSource(httpx.Response(raw.status_code, headers=_SSE_HEADERS, stream=body))
+
+
+class _DecryptedBody(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """The plaintext of an end-to-end encrypted stream: the relayed events parsed by
+    httpx-sse (through a tap of their own), each ``e2e`` event decrypted in order.
+
+    The plaintext pieces, joined, are the upstream's own SSE bytes; a piece need not end on
+    an event boundary, so whoever reads this body parses them again, like network chunks.
+    Closing it closes the relayed response.
+    """
+
+    def __init__(
+        self,
+        raw: httpx.Response,
+        decryptor: StreamDecryptor,
+        tap: SSETap,
+        url: str,
+        deadline: float | None,
+    ) -> None:
+        self._raw = raw
+        self._decryptor = decryptor
+        self._tap = tap
+        self._events = event_source(raw, tap, url, deadline)
+
+    def _plain(self, data: str) -> bytes:
+        event = classify_stream_event(data)
+        if isinstance(event, ChunkEvent):
+            return self._decryptor.decrypt(event.payload)
+        if isinstance(event, InitEvent):
+            self._decryptor.init(event.ciphertext)
+        elif isinstance(event, ErrorEvent):
+            raise self._decryptor.error(f"the instance failed the stream: {event.message}")
+        elif isinstance(event, UnexpectedEvent):
+            raise self._decryptor.error("the encrypted stream sent an event that is not E2EE")
+        # The relay's own [DONE] and its plaintext usage copy are not authenticated: the
+        # end and the usage the caller sees come from inside the encrypted chunks.
+        return b""
+
+    def _end(self) -> None:
+        if self._tap.raw_line is not None:
+            raise raw_line_error(self._tap.raw_line)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for sse in self._events.iter_sse():
+            if sse.data:
+                piece = self._plain(sse.data)
+                if piece:
+                    yield piece
+        self._end()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for sse in self._events.aiter_sse():
+            if sse.data:
+                piece = self._plain(sse.data)
+                if piece:
+                    yield piece
+        self._end()
+
+    def close(self) -> None:
+        """Close the relayed response."""
+        self._raw.close()
+
+    async def aclose(self) -> None:
+        """Close the relayed response."""
+        await self._raw.aclose()
+
+
+def decrypted_stream(
+    raw: httpx.Response,
+    decryptor: StreamDecryptor,
+    event_limit: int,
+    url: str,
+    deadline: float | None,
+) -> httpx.Response:
+    """A response whose body is the plaintext event stream of the encrypted ``raw``
+    (unread), with ``raw``'s status and headers, to read like any event stream."""
+    return httpx.Response(
+        raw.status_code,
+        headers=_plain_headers(raw, "text/event-stream"),
+        stream=_DecryptedBody(raw, decryptor, SSETap(event_limit), url, deadline),
+    )
+
+
+def decrypted_reply(raw: httpx.Response, plaintext: bytes, content_type: str) -> httpx.Response:
+    """A read response holding ``plaintext``, with ``raw``'s status and headers."""
+    return httpx.Response(
+        raw.status_code, headers=_plain_headers(raw, content_type), content=plaintext
+    )
+
+
+def assembled_reply(
+    raw: httpx.Response,
+    content: bytes,
+    decryptor: StreamDecryptor,
+    reader: ChunkReader[Any, Any],
+    event_limit: int,
+    url: str,
+) -> httpx.Response:
+    """The plain reply a streamed one stands for: ``content`` (the whole encrypted event
+    stream, read) decrypted, its chunks assembled by ``reader`` into one JSON response.
+
+    Raises:
+        E2EEError: for a chunk that does not decrypt.
+        StreamError: for a stream that reports an error or ends before it is complete.
+    """
+    encrypted = httpx.Response(raw.status_code, headers=_SSE_HEADERS, content=content)
+    body = _DecryptedBody(encrypted, decryptor, SSETap(event_limit), url, None)
+    tap = SSETap(event_limit)
+    plain = httpx.Response(raw.status_code, headers=_SSE_HEADERS, stream=body)
+    for sse in event_source(plain, tap, url).iter_sse():
+        reader.event(sse.event, sse.data)
+        if reader.done:
+            break
+    else:
+        reader.end(raw_line=tap.raw_line, cut_short=tap.cut_short())
+    return decrypted_reply(raw, encode_json(reader.collect().raw), "application/json")
+
+
+def _plain_headers(raw: httpx.Response, content_type: str) -> httpx.Headers:
+    # The relay's framing and encoding belong to the ciphertext, not to the plaintext.
+    headers = httpx.Headers(raw.headers)
+    for name in ("content-encoding", "content-length", "transfer-encoding"):
+        headers.pop(name, None)
+    headers["content-type"] = content_type
+    return headers

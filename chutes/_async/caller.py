@@ -28,6 +28,7 @@ import httpx
 
 from .._core import retry
 from .._core.config import ClientConfig, proxy_error
+from .._core.e2ee import NoncePool
 from .._core.errors import (
     NO_CORD,
     APIConnectionError,
@@ -74,6 +75,7 @@ from .._httpx import (
 from .._httpx import build_request as httpx_request
 from .._response import Response
 from .._runtime import AsyncRuntime
+from .e2ee import AsyncSealer
 from .transport import AsyncWatchingTransport, hold_to_deadline
 
 __all__: list[str] = []
@@ -138,6 +140,14 @@ class AsyncPool:
         self.loop: weakref.ref[Any] | None = None
         self.urls: dict[str, httpx.URL] = {}  # parsed request URLs (see chutes._httpx)
         self.known = Known()  # what the client learned of the platform
+        self.nonces: dict[str, NoncePool] = {}  # E2EE nonces, by chute id
+
+    def nonce_pool(self, chute_id: str) -> NoncePool:
+        """The unspent E2EE nonces of a chute, shared by every call to it."""
+        found = self.nonces.get(chute_id)
+        if found is None:
+            found = self.nonces.setdefault(chute_id, NoncePool(chute_id))
+        return found
 
     def client(self, what: str) -> httpx.AsyncClient:
         """The httpx client, ready for a request.
@@ -237,7 +247,11 @@ class AsyncCaller:
         total = spec.timeout.total
         deadline = record.deadline = None if total is None else time.monotonic() + total
         spec = await self._resolved(spec)
+        sealer = None if spec.e2ee is None else AsyncSealer(self, spec, stream=stream)
+        attempt = spec
         while True:
+            if sealer is not None:
+                attempt = await sealer.seal()  # each attempt: a fresh nonce and key
             if pool.limiter is not None:
                 wait = pool.limiter.reserve()
                 if wait > 0:
@@ -250,21 +264,23 @@ class AsyncCaller:
             left = None if deadline is None else deadline - started
             raw: httpx.Response | None = None
             try:
-                request = httpx_request(spec, pool.urls, left)
-                with translate_errors(spec.url):
+                request = httpx_request(attempt, pool.urls, left)
+                with translate_errors(attempt.url):
                     raw = await http.send(request, stream=True, follow_redirects=False)
                 hold_to_deadline(raw, deadline)
                 content = None
                 if not (stream and raw.status_code < 300):
-                    content = await self._read(raw, spec, deadline)
+                    content = await self._read(raw, attempt, deadline)
                     if content is None:  # streamed to save_to
                         content = b""
+                if sealer is not None and raw.status_code < 300:
+                    raw, content = await sealer.opened(raw, content, deadline)
             except APIConnectionError as exc:
                 if raw is not None:
                     await raw.aclose()
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise deadline_error(spec.url) from None
-                decision = self._decide(spec, record, started, error=exc)
+                    raise deadline_error(attempt.url) from None
+                decision = self._decide(attempt, record, started, error=exc)
                 if not isinstance(decision, retry.Retry):
                     raise
             except BaseException:
@@ -272,8 +288,14 @@ class AsyncCaller:
                     await raw.aclose()
                 raise
             else:
-                response = wrap_response(raw, spec, time.monotonic() - started, content)
-                decision = self._decide(spec, record, started, response=response)
+                # A decrypted success names the call's own URL (and its save_to file).
+                shown = spec if sealer is not None and raw.status_code < 300 else attempt
+                response = wrap_response(raw, shown, time.monotonic() - started, content)
+                if sealer is not None and sealer.follow(response):
+                    await raw.aclose()
+                    record.attempts += 1
+                    continue  # the protocol's own remedy: sealed again and sent at once
+                decision = self._decide(attempt, record, started, response=response)
                 if isinstance(decision, retry.Accept):
                     return raw, response
                 await raw.aclose()
@@ -283,7 +305,7 @@ class AsyncCaller:
                     error = status_error(response, retry_after=decision.retry_after)
                     raise await self._explained(scrub(error, self.config.api_key), spec)
             if decision.delay > 0:  # initial_delay=0 means never sleeping at all
-                await self._pause(decision.delay, deadline, spec)
+                await self._pause(decision.delay, deadline, attempt)
 
     async def _pause(self, seconds: float, deadline: float | None, spec: RequestSpec) -> None:
         """Sleep, unless waking would be past the call's deadline."""
@@ -334,6 +356,10 @@ class AsyncCaller:
         return result
 
     # --- what the client knows of the platform ------------------------------------------
+
+    def nonce_pool(self, chute_id: str) -> NoncePool:
+        """The unspent E2EE nonces of a chute, shared by the client's calls."""
+        return self.pool.nonce_pool(chute_id)
 
     def api(self) -> Target:
         """The platform API's target (``api_url``)."""

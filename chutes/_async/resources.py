@@ -56,8 +56,11 @@ class _AsyncResource:
         extra_headers: Mapping[str, str] | None,
         timeout: TimeoutTypes | NotGiven,
         max_retries: int | NotGiven,
+        e2ee: bool | None = None,
     ) -> RequestSpec:
-        call = Call(json=body, headers=extra_headers, timeout=timeout, max_retries=max_retries)
+        call = Call(
+            json=body, headers=extra_headers, timeout=timeout, max_retries=max_retries, e2ee=e2ee
+        )
         return self._caller.spec(self._target, method, path, call)
 
     async def _decoded(self, spec: RequestSpec, cls: type[Any]) -> Any:
@@ -102,6 +105,7 @@ class AsyncChatCompletions(_AsyncResource):
         extra_headers: Mapping[str, str] | None = ...,
         timeout: TimeoutTypes | NotGiven = ...,
         max_retries: int | NotGiven = ...,
+        e2ee: bool | None = ...,
         **extra_body: Any,
     ) -> ChatCompletion: ...
 
@@ -131,6 +135,7 @@ class AsyncChatCompletions(_AsyncResource):
         extra_headers: Mapping[str, str] | None = ...,
         timeout: TimeoutTypes | NotGiven = ...,
         max_retries: int | NotGiven = ...,
+        e2ee: bool | None = ...,
         **extra_body: Any,
     ) -> AsyncChatCompletionStream: ...
 
@@ -159,6 +164,7 @@ class AsyncChatCompletions(_AsyncResource):
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
+        e2ee: bool | None = None,
         **extra_body: Any,
     ) -> ChatCompletion | AsyncChatCompletionStream:
         """Create a chat completion, or stream one with ``stream=True``.
@@ -166,6 +172,8 @@ class AsyncChatCompletions(_AsyncResource):
         Named parameters are OpenAI's; any other keyword (vLLM's ``top_k``, ``min_p``, ...)
         goes into the JSON body as is. A streamed call asks for usage
         (``stream_options={"include_usage": True}``) unless ``stream_options`` is given.
+        ``e2ee=True`` sends it end-to-end encrypted (``False``: in the clear, whatever the
+        client's ``e2ee=``).
 
         Returns:
             A :class:`ChatCompletion`; with ``stream=True``, the opened
@@ -177,7 +185,7 @@ class AsyncChatCompletions(_AsyncResource):
             DecodeError: when a success body is not a chat completion.
         """
         body = make_body(locals())
-        spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
+        spec = self._spec("POST", path, body, extra_headers, timeout, max_retries, e2ee)
         if stream:
             opened = AsyncChatCompletionStream(self._caller, spec, ChatReader())
             return await opened.__aenter__()
@@ -218,6 +226,7 @@ class AsyncCompletions(_AsyncResource):
         extra_headers: Mapping[str, str] | None = ...,
         timeout: TimeoutTypes | NotGiven = ...,
         max_retries: int | NotGiven = ...,
+        e2ee: bool | None = ...,
         **extra_body: Any,
     ) -> Completion: ...
 
@@ -242,6 +251,7 @@ class AsyncCompletions(_AsyncResource):
         extra_headers: Mapping[str, str] | None = ...,
         timeout: TimeoutTypes | NotGiven = ...,
         max_retries: int | NotGiven = ...,
+        e2ee: bool | None = ...,
         **extra_body: Any,
     ) -> AsyncCompletionStream: ...
 
@@ -265,9 +275,11 @@ class AsyncCompletions(_AsyncResource):
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
+        e2ee: bool | None = None,
         **extra_body: Any,
     ) -> Completion | AsyncCompletionStream:
-        """Create a text completion, or stream one with ``stream=True``.
+        """Create a text completion, or stream one with ``stream=True``; ``e2ee=`` as for
+        chat completions.
 
         Returns:
             A :class:`Completion`; with ``stream=True``, the opened
@@ -279,7 +291,7 @@ class AsyncCompletions(_AsyncResource):
             DecodeError: when a success body is not a completion.
         """
         body = make_body(locals())
-        spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
+        spec = self._spec("POST", path, body, extra_headers, timeout, max_retries, e2ee)
         if stream:
             opened = AsyncCompletionStream(self._caller, spec, CompletionReader())
             return await opened.__aenter__()

@@ -35,7 +35,7 @@ from .errors import (
     RateLimitError,
 )
 from .openai import CHAT_PATH
-from .platform import ModelPrice, estimate_cost_usd, gateway_models
+from .platform import ModelPrice, estimate_cost_usd
 from .public import export
 from .targets import Target
 from .usage import ChuteUsage
@@ -340,8 +340,7 @@ def failure_result(
     status = None
     message = str(error)
     if isinstance(error, APIStatusError):
-        # The server's words; str() adds the method and URL, the same on every line.
-        message = error.message
+        message = error.message  # the server's words; the line already says which request
         status = error.status_code
         response = {
             "status_code": status,
@@ -390,19 +389,6 @@ def result_model(line: BatchLine, result: BatchResult) -> str | None:
     body = result.response.get("body") if result.response else None
     model = body.get("model") if isinstance(body, Mapping) else None
     return model if isinstance(model, str) else None
-
-
-def prices(content: bytes) -> dict[str, ModelPrice]:
-    """Each model's price from the gateway's ``GET /v1/models`` body.
-
-    Raises:
-        DecodeError: when the body is not the gateway's model list.
-    """
-    try:
-        data = json.loads(content)
-    except ValueError:
-        data = None
-    return {model.id: model.price for model in gateway_models(data) if model.price is not None}
 
 
 # --- resume --------------------------------------------------------------------------------

@@ -208,6 +208,7 @@ class ClientConfig:
     llm_url: str = "https://llm.chutes.ai"
     rate_limit: RateLimit | None = None
     response_limits: ResponseLimits = DEFAULT_LIMITS
+    e2ee: bool = False
 
     def __repr__(self) -> str:
         return (
@@ -256,6 +257,14 @@ def check_max_retries(value: object) -> int:
 
 
 V = TypeVar("V")
+
+
+def check_flag(name: str, value: object) -> bool:
+    """``value`` if it is ``True`` or ``False``, else a ConfigurationError naming ``name``
+    (a string such as ``"false"`` is truthy, so it is refused rather than guessed at)."""
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False, got {type(value).__name__}")
+    return value
 
 
 def _option(name: str, value: object, cls: type[V]) -> V:
@@ -356,6 +365,7 @@ def make_config(
     rate_limit: float | RateLimit | None = None,
     response_limits: ResponseLimits | None = None,
     llm_url: str | None = None,
+    e2ee: bool = False,
 ) -> ClientConfig:
     """Validate the client's arguments, fill gaps from ``env``, and freeze them.
 
@@ -413,6 +423,7 @@ def make_config(
             if response_limits is None
             else _option("response_limits", response_limits, ResponseLimits)
         ),
+        e2ee=check_flag("e2ee", e2ee),
     )
 
 

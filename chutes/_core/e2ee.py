@@ -36,7 +36,9 @@ from typing import Any, Final
 
 import attrs
 
-from .errors import ChutesError, ConfigurationError, detail_text
+from .errors import ConfigurationError, E2EEError, detail_text
+from .platform import chute_id as platform_chute_id
+from .targets import Target
 
 __all__ = [
     "AEAD_NONCE_SIZE",
@@ -70,6 +72,7 @@ __all__ = [
     "E2EEError",
     "E2EEInstance",
     "E2EEInstances",
+    "E2EEPlan",
     "ErrorEvent",
     "InitEvent",
     "NoncePool",
@@ -82,6 +85,9 @@ __all__ = [
     "instances_path",
     "invoke_headers",
     "parse_instances",
+    "plain_content_type",
+    "plan_e2ee",
+    "streamed_body",
 ]
 
 # --- the wire ---------------------------------------------------------------------------------
@@ -134,29 +140,6 @@ MAX_INSTANCE_SWITCHES: Final = 4
 _HEADER_TOKEN = re.compile(r"[!-~]+")
 
 
-class E2EEError(ChutesError):
-    """An end-to-end encryption failure: a malformed instances answer, a reply that does
-    not decrypt, an encrypted stream out of order.
-
-    The message never holds plaintext or key material.
-
-    Attributes:
-        message: what went wrong, without the chute and instance.
-        chute_id: the chute the call was for, when known.
-        instance_id: the instance the request was encrypted for, when known.
-    """
-
-    def __init__(
-        self, message: str, *, chute_id: str | None = None, instance_id: str | None = None
-    ) -> None:
-        super().__init__(
-            f"{message} (chute {chute_id or 'unknown'}, instance {instance_id or 'unknown'})"
-        )
-        self.message = message
-        self.chute_id = chute_id
-        self.instance_id = instance_id
-
-
 # --- routes and headers -----------------------------------------------------------------------
 
 
@@ -207,6 +190,148 @@ def invoke_headers(
         PATH_HEADER: path,
         "Content-Type": CONTENT_TYPE,
     }
+
+
+# --- which calls go encrypted -----------------------------------------------------------------
+
+# The cords whose streamed answer can be assembled into the plain one: old LLM instances
+# serve E2EE only as streams (PLATFORM.md, E2EE step 6).
+LLM_PATHS: Final = frozenset({"/v1/chat/completions", "/v1/completions"})
+_TURN_OFF: Final = "pass e2ee=False to send this call in the clear"
+
+
+@attrs.frozen(repr=False)
+class E2EEPlan:
+    """How one call goes end-to-end encrypted, decided when the call is built.
+
+    Attributes:
+        path: the chute path the instance runs (``X-E2E-Path``).
+        body: the JSON object to encrypt; never shown in a repr.
+        chute_id: the chute's UUID; ``None`` for the gateway, where the body's model names
+            the chute (looked up in the gateway's ``/v1/models`` when the call is sent).
+        model: the body's ``model``, for the gateway.
+    """
+
+    path: str
+    body: Mapping[str, Any]
+    chute_id: str | None
+    model: str | None = None
+
+    def __repr__(self) -> str:
+        return f"E2EEPlan(path={self.path!r}, chute_id={self.chute_id!r}, model={self.model!r})"
+
+    @property
+    def assemblable(self) -> bool:
+        """Whether a plain call may fall back to a stream and assemble it (an LLM cord)."""
+        return self.path in LLM_PATHS
+
+
+def plan_e2ee(
+    *,
+    asked: bool | None,
+    default: bool,
+    method: str,
+    target: Target,
+    url: str,
+    gateway_url: str,
+    body: Any,
+    has_body: bool,
+    has_params: bool,
+) -> E2EEPlan | None:
+    """Whether a call goes end-to-end encrypted, and how.
+
+    A call asked for E2EE (``e2ee=True``), or with a body on a client made with
+    ``e2ee=True``, is encrypted; a client's setting leaves calls without a body (``GET
+    /v1/models``, downloads) in the clear, as there is nothing of the caller's to hide.
+    ``e2ee=False`` on a call sends it in the clear.
+
+    Args:
+        asked: the call's ``e2ee=`` (``None``: not given).
+        default: the client's ``e2ee=``.
+        method: the call's HTTP method.
+        target: the chute (or gateway) the call is for.
+        url: the call's URL on ``target`` (no query string).
+        gateway_url: the client's LLM gateway base URL.
+        body: the ``json=`` value, or anything else when ``has_body`` is false.
+        has_body: whether the call has a body (``json=`` or ``content=``).
+        has_params: whether the call has query parameters.
+
+    Returns:
+        The plan, or ``None`` for a call sent in the clear.
+
+    Raises:
+        ConfigurationError: for a call that should be encrypted but cannot be: not a
+            ``POST`` of a JSON object, with query parameters, or to a chute addressed by
+            slug or URL (whose platform id is unknown).
+    """
+    if not (default if asked is None else asked):
+        return None
+    if asked is None and not has_body:
+        return None
+    if method != "POST":
+        raise ConfigurationError(f"E2EE sends only POST requests, not {method}; {_TURN_OFF}")
+    if not isinstance(body, Mapping):
+        raise ConfigurationError(
+            f"E2EE sends only a JSON object body (json={{...}}), not raw content or "
+            f"{type(body).__name__ if has_body else 'no body'}; {_TURN_OFF}"
+        )
+    if has_params:
+        raise ConfigurationError(
+            f"E2EE sends the body only: query parameters would travel in the clear; {_TURN_OFF}"
+        )
+    if RESPONSE_KEY_FIELD in body:
+        raise ConfigurationError(
+            f"the body's {RESPONSE_KEY_FIELD!r} field is E2EE's own (the key the reply is "
+            "encrypted to): leave it out"
+        )
+    path = url[len(target.base_url) :] or "/"
+    if target.base_url == gateway_url:
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise ConfigurationError(
+                "an E2EE call to the gateway needs model= (it names the chute to encrypt for)"
+            )
+        return E2EEPlan(path, body, None, model)
+    if target.chute is None:
+        raise ConfigurationError(
+            f"E2EE needs the chute's platform id: address it by name or id=, not by slug "
+            f"or URL ({target.base_url}); {_TURN_OFF}"
+        )
+    chute = target.chute if "/" not in target.chute else platform_chute_id(target.chute)
+    return E2EEPlan(path, body, chute)
+
+
+def streamed_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain LLM call's body asking for a stream (with usage), for an old instance that
+    serves E2EE only as streams."""
+    streamed = dict(body)
+    streamed["stream"] = True
+    streamed.setdefault("stream_options", {"include_usage": True})
+    return streamed
+
+
+_MAGIC: Final = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"RIFF", "audio/wav"),
+    (b"ID3", "audio/mpeg"),
+)
+
+
+def plain_content_type(plaintext: bytes) -> str:
+    """The content type of a decrypted plain reply, which travels without one: JSON when it
+    is a JSON object or array, else an image or audio type known by its first bytes, else
+    ``application/octet-stream``."""
+    head = plaintext.lstrip()[:1]
+    if head in (b"{", b"["):
+        return "application/json"
+    if plaintext[:4] == b"RIFF" and plaintext[8:12] == b"WEBP":
+        return "image/webp"
+    for magic, content_type in _MAGIC:
+        if plaintext.startswith(magic):
+            return content_type
+    return "application/octet-stream"
 
 
 # --- the instances answer ---------------------------------------------------------------------

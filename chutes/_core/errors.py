@@ -46,6 +46,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionFailure",
     "DecodeError",
+    "E2EEError",
     "InternalServerError",
     "ModelNotFoundError",
     "NotFoundError",
@@ -280,6 +281,29 @@ class ResponseTooLargeError(ChutesError):
     def __init__(self, message: str, *, limit: int) -> None:
         super().__init__(message)
         self.limit = limit
+
+
+class E2EEError(ChutesError):
+    """An end-to-end encryption failure: a malformed instances answer, a reply that does
+    not decrypt, an encrypted stream out of order.
+
+    The message never holds plaintext or key material.
+
+    Attributes:
+        message: what went wrong, without the chute and instance.
+        chute_id: the chute the call was for, when known.
+        instance_id: the instance the request was encrypted for, when known.
+    """
+
+    def __init__(
+        self, message: str, *, chute_id: str | None = None, instance_id: str | None = None
+    ) -> None:
+        super().__init__(
+            f"{message} (chute {chute_id or 'unknown'}, instance {instance_id or 'unknown'})"
+        )
+        self.message = message
+        self.chute_id = chute_id
+        self.instance_id = instance_id
 
 
 _STATUS_TABLE: Final[Mapping[int, type[APIStatusError]]] = {

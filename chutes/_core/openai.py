@@ -32,7 +32,7 @@ _USAGE_OPTIONS: Final = {"include_usage": True}
 
 # A helper's parameters that are not body fields.
 _NOT_BODY: Final = frozenset(
-    {"self", "path", "extra_headers", "timeout", "max_retries", "extra_body", "stream"}
+    {"self", "path", "extra_headers", "timeout", "max_retries", "extra_body", "stream", "e2ee"}
 ) | {"stream_options"}
 _LISTS: Final = frozenset({"messages", "tools"})
 

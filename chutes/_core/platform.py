@@ -20,7 +20,7 @@ import difflib
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, TypeVar
 
 import attrs
 
@@ -109,15 +109,6 @@ def chute_id(user_or_full: str, name: str | None = None) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{username}::chute::{chute}"))
 
 
-class ChuteForm(TypedDict, total=False):
-    """One addressing form as the keyword arguments of ``client.chute(...)``."""
-
-    name: str
-    slug: str
-    id: str
-    url: str
-
-
 @attrs.frozen(slots=True)
 class TargetRef:
     """Which addressing form a CLI-style target string means, and its value.
@@ -132,15 +123,13 @@ class TargetRef:
     kind: TargetKind
     value: str
 
-    def as_kwargs(self) -> ChuteForm:
+    def as_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``client.chute(...)`` for this target.
 
         Returns:
             One of ``{"name": ...}``, ``{"slug": ...}``, ``{"id": ...}``, ``{"url": ...}``.
         """
-        form: ChuteForm = {}
-        form[self.kind] = self.value
-        return form
+        return {self.kind: self.value}
 
     def resolve(self, *, domain: str, api_url: str) -> Target:
         """The base URL and host this target is reached at.

@@ -24,9 +24,11 @@ from .config import (
     Timeout,
     TimeoutTypes,
     check_extra_header,
+    check_flag,
     check_max_retries,
     set_header,
 )
+from .e2ee import E2EEPlan, plan_e2ee
 from .errors import ConfigurationError
 from .targets import Target, shown
 
@@ -57,6 +59,7 @@ class RequestSpec:
     max_retries: int
     target: Target
     save_to: str | os.PathLike[str] | None = None
+    e2ee: E2EEPlan | None = None  # sent end-to-end encrypted (``content`` is then unsent)
 
     def __repr__(self) -> str:
         return f"RequestSpec({self.method} {self.url})"
@@ -126,6 +129,7 @@ class Call:
         timeout: this call's timeout, overriding the client's.
         max_retries: this call's retry count, overriding the client's.
         save_to: a file to stream a success body to, instead of holding it in memory.
+        e2ee: send it end-to-end encrypted (``None``: as the client was made).
     """
 
     json: Any = NOT_GIVEN
@@ -135,6 +139,7 @@ class Call:
     timeout: TimeoutTypes | NotGiven = NOT_GIVEN
     max_retries: int | NotGiven = NOT_GIVEN
     save_to: str | os.PathLike[str] | None = None
+    e2ee: bool | None = None
 
 
 class CallOptions(TypedDict, total=False):
@@ -147,10 +152,11 @@ class CallOptions(TypedDict, total=False):
 
 
 class BodyOptions(CallOptions, total=False):
-    """:class:`CallOptions` and a body: ``json=`` or ``content=``."""
+    """:class:`CallOptions`, a body (``json=`` or ``content=``), and ``e2ee=``."""
 
     json: Any
     content: bytes | None
+    e2ee: bool
 
 
 class SavingOptions(BodyOptions, total=False):
@@ -215,6 +221,17 @@ def build_request(
     if not isinstance(method, str) or not _METHOD.fullmatch(method):
         raise ConfigurationError(f"invalid HTTP method {method!r}")
     url = target.join(path)
+    plan = plan_e2ee(
+        asked=None if call.e2ee is None else check_flag("e2ee", call.e2ee),
+        default=config.e2ee,
+        method=method.upper(),
+        target=target,
+        url=url,
+        gateway_url=config.llm_url,
+        body=call.json,
+        has_body=not isinstance(call.json, NotGiven) or call.content is not None,
+        has_params=bool(call.params),
+    )
     if call.params:
         url = f"{url}?{_encode_params(call.params)}"
     body: bytes | None = None
@@ -233,6 +250,10 @@ def build_request(
         if not isinstance(call.content, (bytes, bytearray, memoryview)):
             raise ConfigurationError("content= must be bytes; use json= for JSON bodies")
         body = bytes(call.content)
+    if plan is not None and body is not None:
+        # What is encrypted is what the call's JSON was when the call was made (a stream is
+        # sent later, when entered), like the bytes of a call in the clear.
+        plan = attrs.evolve(plan, body=json.loads(body))
     return RequestSpec(
         method=method.upper(),
         url=url,
@@ -248,6 +269,7 @@ def build_request(
         ),
         target=target,
         save_to=call.save_to,
+        e2ee=plan,
     )
 
 

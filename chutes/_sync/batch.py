@@ -25,14 +25,12 @@ from .._core.batch import (
     BatchSettings,
     Control,
     failure_result,
-    prices,
     result_line,
     success_result,
     tokens,
 )
 from .._core.config import NOT_GIVEN
 from .._core.errors import ChutesError, ConfigurationError
-from .._core.openai import MODELS_PATH
 from .._core.platform import ModelPrice
 from .._core.public import export
 from .._core.requests import Call
@@ -260,13 +258,15 @@ class _Run:
         needed = self._settings.max_cost_usd is not None
         if not needed and gateway.base_url != self._target.base_url:
             return None
-        spec = self._caller.spec(gateway, "GET", MODELS_PATH, Call())
         try:
-            return self._caller.call(spec, _prices)
+            # The client's own lookup (kept for a while, shared with usage.cost_usd), not
+            # one of the run's calls.
+            found = self._caller.models(gateway)
         except ChutesError:
             if needed:
                 raise
             return None
+        return {model.id: model.price for model in found if model.price is not None}
 
     def report(self, output: str | None = None) -> BatchReport:
         """The run so far."""
@@ -402,10 +402,6 @@ class _Run:
             prompt, completion, total = tokens(result.usage)
             usage.record_tokens(base_url, prompt, completion, total)
         return result
-
-
-def _prices(response: Response) -> dict[str, ModelPrice]:
-    return prices(response.content)
 
 
 export(__all__, globals())

@@ -29,6 +29,7 @@ import httpx
 
 from .._core import retry
 from .._core.config import ClientConfig, proxy_error
+from .._core.e2ee import NoncePool
 from .._core.errors import (
     NO_CORD,
     APIConnectionError,
@@ -75,6 +76,7 @@ from .._httpx import (
 from .._httpx import build_request as httpx_request
 from .._response import Response
 from .._runtime import Runtime
+from .e2ee import Sealer
 from .transport import WatchingTransport, hold_to_deadline
 
 __all__: list[str] = []
@@ -139,6 +141,14 @@ class Pool:
         self.loop: weakref.ref[Any] | None = None
         self.urls: dict[str, httpx.URL] = {}  # parsed request URLs (see chutes._httpx)
         self.known = Known()  # what the client learned of the platform
+        self.nonces: dict[str, NoncePool] = {}  # E2EE nonces, by chute id
+
+    def nonce_pool(self, chute_id: str) -> NoncePool:
+        """The unspent E2EE nonces of a chute, shared by every call to it."""
+        found = self.nonces.get(chute_id)
+        if found is None:
+            found = self.nonces.setdefault(chute_id, NoncePool(chute_id))
+        return found
 
     def client(self, what: str) -> httpx.Client:
         """The httpx client, ready for a request.
@@ -238,7 +248,11 @@ class Caller:
         total = spec.timeout.total
         deadline = record.deadline = None if total is None else time.monotonic() + total
         spec = self._resolved(spec)
+        sealer = None if spec.e2ee is None else Sealer(self, spec, stream=stream)
+        attempt = spec
         while True:
+            if sealer is not None:
+                attempt = sealer.seal()  # each attempt: a fresh nonce and key
             if pool.limiter is not None:
                 wait = pool.limiter.reserve()
                 if wait > 0:
@@ -251,21 +265,23 @@ class Caller:
             left = None if deadline is None else deadline - started
             raw: httpx.Response | None = None
             try:
-                request = httpx_request(spec, pool.urls, left)
-                with translate_errors(spec.url):
+                request = httpx_request(attempt, pool.urls, left)
+                with translate_errors(attempt.url):
                     raw = http.send(request, stream=True, follow_redirects=False)
                 hold_to_deadline(raw, deadline)
                 content = None
                 if not (stream and raw.status_code < 300):
-                    content = self._read(raw, spec, deadline)
+                    content = self._read(raw, attempt, deadline)
                     if content is None:  # streamed to save_to
                         content = b""
+                if sealer is not None and raw.status_code < 300:
+                    raw, content = sealer.opened(raw, content, deadline)
             except APIConnectionError as exc:
                 if raw is not None:
                     raw.close()
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise deadline_error(spec.url) from None
-                decision = self._decide(spec, record, started, error=exc)
+                    raise deadline_error(attempt.url) from None
+                decision = self._decide(attempt, record, started, error=exc)
                 if not isinstance(decision, retry.Retry):
                     raise
             except BaseException:
@@ -273,8 +289,14 @@ class Caller:
                     raw.close()
                 raise
             else:
-                response = wrap_response(raw, spec, time.monotonic() - started, content)
-                decision = self._decide(spec, record, started, response=response)
+                # A decrypted success names the call's own URL (and its save_to file).
+                shown = spec if sealer is not None and raw.status_code < 300 else attempt
+                response = wrap_response(raw, shown, time.monotonic() - started, content)
+                if sealer is not None and sealer.follow(response):
+                    raw.close()
+                    record.attempts += 1
+                    continue  # the protocol's own remedy: sealed again and sent at once
+                decision = self._decide(attempt, record, started, response=response)
                 if isinstance(decision, retry.Accept):
                     return raw, response
                 raw.close()
@@ -284,7 +306,7 @@ class Caller:
                     error = status_error(response, retry_after=decision.retry_after)
                     raise self._explained(scrub(error, self.config.api_key), spec)
             if decision.delay > 0:  # initial_delay=0 means never sleeping at all
-                self._pause(decision.delay, deadline, spec)
+                self._pause(decision.delay, deadline, attempt)
 
     def _pause(self, seconds: float, deadline: float | None, spec: RequestSpec) -> None:
         """Sleep, unless waking would be past the call's deadline."""
@@ -335,6 +357,10 @@ class Caller:
         return result
 
     # --- what the client knows of the platform ------------------------------------------
+
+    def nonce_pool(self, chute_id: str) -> NoncePool:
+        """The unspent E2EE nonces of a chute, shared by the client's calls."""
+        return self.pool.nonce_pool(chute_id)
 
     def api(self) -> Target:
         """The platform API's target (``api_url``)."""

@@ -74,6 +74,8 @@ class Client:
         rate_limit: requests per minute (or a :class:`chutes.RateLimit`) for every thread
             or task using this client and its ``with_options`` copies; off by default.
         response_limits: the most a response body or event may hold in memory.
+        e2ee: send every call that has a body end-to-end encrypted (the ``[e2ee]``
+            extra); a call's own ``e2ee=`` overrides it.
 
     A client can be pickled (its configuration, the key included) to send it to worker
     processes; the copy opens a fresh pool. A client used after ``os.fork()`` opens a fresh
@@ -99,6 +101,7 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         rate_limit: float | RateLimit | None = None,
         response_limits: ResponseLimits | None = None,
+        e2ee: bool = False,
     ) -> None:
         config = make_config(
             os.environ,
@@ -113,7 +116,12 @@ class Client:
             default_headers=default_headers,
             rate_limit=rate_limit,
             response_limits=response_limits,
+            e2ee=e2ee,
         )
+        if config.e2ee:
+            from .._e2ee import require_e2ee
+
+            require_e2ee()
         configure_logging(config.log_level)
         if http_client is not None:
             if not isinstance(http_client, httpx.Client):

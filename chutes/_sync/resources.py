@@ -57,8 +57,11 @@ class _Resource:
         extra_headers: Mapping[str, str] | None,
         timeout: TimeoutTypes | NotGiven,
         max_retries: int | NotGiven,
+        e2ee: bool | None = None,
     ) -> RequestSpec:
-        call = Call(json=body, headers=extra_headers, timeout=timeout, max_retries=max_retries)
+        call = Call(
+            json=body, headers=extra_headers, timeout=timeout, max_retries=max_retries, e2ee=e2ee
+        )
         return self._caller.spec(self._target, method, path, call)
 
     def _decoded(self, spec: RequestSpec, cls: type[Any]) -> Any:
@@ -103,6 +106,7 @@ class ChatCompletions(_Resource):
         extra_headers: Mapping[str, str] | None = ...,
         timeout: TimeoutTypes | NotGiven = ...,
         max_retries: int | NotGiven = ...,
+        e2ee: bool | None = ...,
         **extra_body: Any,
     ) -> ChatCompletion: ...
 
@@ -132,6 +136,7 @@ class ChatCompletions(_Resource):
         extra_headers: Mapping[str, str] | None = ...,
         timeout: TimeoutTypes | NotGiven = ...,
         max_retries: int | NotGiven = ...,
+        e2ee: bool | None = ...,
         **extra_body: Any,
     ) -> ChatCompletionStream: ...
 
@@ -160,6 +165,7 @@ class ChatCompletions(_Resource):
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
+        e2ee: bool | None = None,
         **extra_body: Any,
     ) -> ChatCompletion | ChatCompletionStream:
         """Create a chat completion, or stream one with ``stream=True``.
@@ -167,6 +173,8 @@ class ChatCompletions(_Resource):
         Named parameters are OpenAI's; any other keyword (vLLM's ``top_k``, ``min_p``, ...)
         goes into the JSON body as is. A streamed call asks for usage
         (``stream_options={"include_usage": True}``) unless ``stream_options`` is given.
+        ``e2ee=True`` sends it end-to-end encrypted (``False``: in the clear, whatever the
+        client's ``e2ee=``).
 
         Returns:
             A :class:`ChatCompletion`; with ``stream=True``, the opened
@@ -178,7 +186,7 @@ class ChatCompletions(_Resource):
             DecodeError: when a success body is not a chat completion.
         """
         body = make_body(locals())
-        spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
+        spec = self._spec("POST", path, body, extra_headers, timeout, max_retries, e2ee)
         if stream:
             opened = ChatCompletionStream(self._caller, spec, ChatReader())
             return opened.__enter__()
@@ -219,6 +227,7 @@ class Completions(_Resource):
         extra_headers: Mapping[str, str] | None = ...,
         timeout: TimeoutTypes | NotGiven = ...,
         max_retries: int | NotGiven = ...,
+        e2ee: bool | None = ...,
         **extra_body: Any,
     ) -> Completion: ...
 
@@ -243,6 +252,7 @@ class Completions(_Resource):
         extra_headers: Mapping[str, str] | None = ...,
         timeout: TimeoutTypes | NotGiven = ...,
         max_retries: int | NotGiven = ...,
+        e2ee: bool | None = ...,
         **extra_body: Any,
     ) -> CompletionStream: ...
 
@@ -266,9 +276,11 @@ class Completions(_Resource):
         extra_headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
+        e2ee: bool | None = None,
         **extra_body: Any,
     ) -> Completion | CompletionStream:
-        """Create a text completion, or stream one with ``stream=True``.
+        """Create a text completion, or stream one with ``stream=True``; ``e2ee=`` as for
+        chat completions.
 
         Returns:
             A :class:`Completion`; with ``stream=True``, the opened
@@ -280,7 +292,7 @@ class Completions(_Resource):
             DecodeError: when a success body is not a completion.
         """
         body = make_body(locals())
-        spec = self._spec("POST", path, body, extra_headers, timeout, max_retries)
+        spec = self._spec("POST", path, body, extra_headers, timeout, max_retries, e2ee)
         if stream:
             opened = CompletionStream(self._caller, spec, CompletionReader())
             return opened.__enter__()

@@ -224,20 +224,10 @@ class FakeE2EE:
         Returns:
             The decrypted :class:`E2EEInvocation`, or the :class:`E2EERejection` to send.
         """
+        refused = self.missing_headers(headers)
+        if refused is not None:
+            return refused
         lower = {name.lower(): value for name, value in headers.items()}
-        missing = [
-            name
-            for name in (CHUTE_ID_HEADER, INSTANCE_ID_HEADER, NONCE_HEADER)
-            if name.lower() not in lower
-        ]
-        if missing:
-            return E2EERejection(
-                422,
-                [
-                    {"type": "missing", "loc": ["header", name.lower()], "msg": "Field required"}
-                    for name in missing
-                ],
-            )
         chute_id = lower[CHUTE_ID_HEADER.lower()]
         instance_id = lower[INSTANCE_ID_HEADER.lower()]
         if not self._spend(chute_id, instance_id, lower[NONCE_HEADER.lower()]):
@@ -259,6 +249,25 @@ class FakeE2EE:
         if "stream" in payload and bool(payload["stream"]) != stream:
             return E2EERejection(400, STREAM_MISMATCH)
         return E2EEInvocation(chute_id, instance_id, path, stream, payload, response_public_key)
+
+    @staticmethod
+    def missing_headers(headers: Mapping[str, str]) -> E2EERejection | None:
+        """FastAPI's 422 for an invoke request without its required headers, if so."""
+        lower = {name.lower() for name in headers}
+        missing = [
+            name.lower()
+            for name in (CHUTE_ID_HEADER, INSTANCE_ID_HEADER, NONCE_HEADER)
+            if name.lower() not in lower
+        ]
+        if not missing:
+            return None
+        return E2EERejection(
+            422,
+            [
+                {"type": "missing", "loc": ["header", name], "msg": "Field required"}
+                for name in missing
+            ],
+        )
 
     def _spend(self, chute_id: str, instance_id: str, nonce: str) -> bool:
         now = self._clock()

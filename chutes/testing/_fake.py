@@ -33,9 +33,14 @@ import attrs
 import httpx
 
 from .._core.config import _AUTH_HEADERS, DEFAULT_API_URL, DEFAULT_DOMAIN
+from .._core.e2ee import CHUTE_ID_HEADER, INSTANCES_PATH, INVOKE_PATH, NONCE_ERROR_DETAIL
+from .._core.e2ee import CONTENT_TYPE as E2EE_TYPE
+from .._core.errors import ConfigurationError
 from .._core.platform import GATEWAY_SLUG, TargetRef, chute_id, parse_target
 from .._core.targets import slugify
 from . import _platform_api as api
+from ._e2ee_instance import NO_INSTANCES as NO_E2EE_INSTANCES
+from ._e2ee_instance import E2EERejection, FakeE2EE
 from ._platform_api import ChuteRecord
 from ._png import make_png
 
@@ -70,6 +75,8 @@ _FAULT_KINDS: Final[Mapping[int, tuple[str, ...]]] = {
     503: ("cold", "disabled"),
 }
 _GATEWAYS: Final = frozenset(api.GATEWAY_TEMPLATES)
+_SSE_TYPE: Final = "text/event-stream; charset=utf-8"
+_INSTANCES_PREFIX: Final = INSTANCES_PATH.partition("{")[0]
 _UUID_PATH: Final = re.compile(
     r"/chutes/([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})(/.*)?"
 )
@@ -282,6 +289,7 @@ class FakeChutes(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._order = itertools.count()
         self._used = 0
         self._skipped = 0.0
+        self._e2ee: dict[str, FakeE2EE] = {}  # by chute id, made on first use
 
     # -- configuration ----------------------------------------------------------------
 
@@ -436,6 +444,34 @@ class FakeChutes(httpx.BaseTransport, httpx.AsyncBaseTransport):
             record = self._find_or_make(chute)
             record.hot_at = self._now() + float(seconds)
             record.polls_left = None
+
+    def e2ee(self, chute: str) -> FakeE2EE:
+        """The E2E-capable instances of ``chute`` (made, two of them, if needed), to
+        script them: ``retire(instance_id)`` (410), ``make_legacy(instance_id)`` (400 for a
+        request not streamed), ``fetches``, ``live_nonces()``.
+
+        Every hot chute added by name serves end-to-end encrypted calls, with real
+        ML-KEM-768 keys (the ``[e2ee]`` extra): the instances route hands out single-use
+        nonces, ``/e2e/invoke`` decrypts the body, runs the call like any other (it is
+        recorded twice: the encrypted request as sent, then the call the instance
+        decrypted) and encrypts the reply, whole or as a stream.
+
+        Raises:
+            ConfigurationError: without the ``[e2ee]`` extra, or for a chute not added by
+                name or id (the platform encrypts only for chutes it knows).
+        """
+        with self._lock:
+            record = self._find_or_make(chute)
+        if record.chute_id is None:
+            raise ConfigurationError(f"E2EE needs a chute added by name or id, not {chute!r}")
+        return self._e2ee_of(record.chute_id)
+
+    def _e2ee_of(self, chute_id: str) -> FakeE2EE:
+        with self._lock:
+            found = self._e2ee.get(chute_id)
+            if found is None:
+                found = self._e2ee[chute_id] = FakeE2EE(chute_id, clock=self._now)
+            return found
 
     def fail_next(
         self,
@@ -665,7 +701,7 @@ class FakeChutes(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 return _Where("chute", base, invoked.group(2), record)
             return _Where("unknown", base, invoked.group(2))
         # The chutes lookups and /pricing take no key; FastAPI answers unknown routes 404.
-        needs_key = path.startswith(("/chutes/warmup/", "/users/"))
+        needs_key = path.startswith(("/chutes/warmup/", "/users/", "/e2e/"))
         return _Where("api", self.api_url, path, needs_key=needs_key)
 
     def _answer(self, request: httpx.Request) -> httpx.Response:
@@ -801,7 +837,7 @@ class FakeChutes(httpx.BaseTransport, httpx.AsyncBaseTransport):
             events = self._faulted(events, fault)
         headers = {
             **(self._meta_headers() if meta else {}),
-            "Content-Type": "text/event-stream; charset=utf-8",
+            "Content-Type": _SSE_TYPE,
             "Cache-Control": "no-cache",
         }
         return httpx.Response(200, headers=headers, stream=_Body(events))
@@ -903,7 +939,11 @@ class FakeChutes(httpx.BaseTransport, httpx.AsyncBaseTransport):
         params = dict(request.url.params)
         path = where.path
         try:
+            if path == INVOKE_PATH and request.method == "POST":
+                return self._e2ee_invoke(request, identity)
             if request.method == "GET":
+                if path.startswith(_INSTANCES_PREFIX):
+                    return self._e2ee_instances(path[len(_INSTANCES_PREFIX) :], identity)
                 if path in ("/chutes", "/chutes/"):
                     return self._list(params, identity)
                 if path.startswith("/chutes/warmup/"):
@@ -919,6 +959,54 @@ class FakeChutes(httpx.BaseTransport, httpx.AsyncBaseTransport):
             return self._error(404, "Not Found")
         except api.QueryError as exc:
             return httpx.Response(422, json={"detail": exc.detail})
+
+    def _e2ee_instances(self, ident: str, identity: str) -> httpx.Response:
+        """``GET /e2e/instances/{chute_id}``: the hot chute's instances with fresh nonces."""
+        with self._lock:
+            record = self._by_id.get(ident.lower())
+            visible = record is not None and self._visible(record, identity)
+        if record is None or record.chute_id is None or not visible:
+            return self._error(404, api.CHUTE_NOT_FOUND)
+        if not self._is_hot(record):
+            return self._error(404, NO_E2EE_INSTANCES)
+        answer = self._e2ee_of(record.chute_id).instances_answer()
+        if isinstance(answer, E2EERejection):
+            return self._error(answer.status, answer.detail)
+        return self._json(answer, meta=False)
+
+    def _e2ee_invoke(self, request: httpx.Request, identity: str) -> httpx.Response:
+        """``POST /e2e/invoke``: decrypt, run the call on its chute, encrypt the reply."""
+        refused = FakeE2EE.missing_headers(request.headers)
+        if refused is not None:
+            return self._error(refused.status, refused.detail)
+        ident = request.headers.get(CHUTE_ID_HEADER, "").lower()
+        with self._lock:
+            record = self._by_id.get(ident)
+            instances = self._e2ee.get(ident)
+        if record is None or instances is None:
+            # No nonce was ever issued for it, so the one sent cannot be valid.
+            return self._error(403, NONCE_ERROR_DETAIL)
+        opened = instances.open(request.content, request.headers)
+        if isinstance(opened, E2EERejection):
+            return self._error(opened.status, opened.detail)
+        headers = {
+            name: value
+            for name, value in request.headers.items()
+            if name.lower() in _AUTH_HEADERS or name.lower() == "user-agent"
+        }
+        plain = httpx.Request(
+            "POST", f"{record.bases[0]}{opened.path}", headers=headers, json=opened.body
+        )
+        where = _Where("chute", record.bases[0], opened.path, record)
+        answer = self._invoke(plain, where, self._record(plain, where), identity)
+        if answer.status_code >= 300:
+            return answer  # an error travels as the platform sends it, in the clear
+        if not opened.stream:
+            sealed = FakeE2EE.seal_reply(opened, answer.read())
+            return httpx.Response(200, content=sealed, headers={"Content-Type": E2EE_TYPE})
+        # The chute's stream (a stream fault already applied to it), each piece encrypted.
+        frames = FakeE2EE.seal_stream(opened, answer.iter_raw())
+        return httpx.Response(200, headers={"Content-Type": _SSE_TYPE}, stream=_Body(frames))
 
     def _get_chute(self, ident: str, identity: str) -> httpx.Response:
         with self._lock:
