@@ -178,6 +178,13 @@ class ChatCompletion:
     system_fingerprint: str | None = None
     raw: Mapping[str, Any] = _raw()
 
+    def _repr_markdown_(self) -> str | None:
+        """Jupyter's view: the first choice's text, as the Markdown the model wrote
+        (``None``, so the plain repr is shown, when it has no text)."""
+        if not self.choices:
+            return None
+        return self.choices[0].message.content or None
+
 
 @attrs.frozen(slots=True)
 class ChunkChoice:

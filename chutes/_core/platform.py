@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, TypeVar
 import attrs
 
 from .decoding import RENAMES, make_converter, structure
+from .display import body_fields, markdown_cell, markdown_table, usd
 from .errors import (
     ConfigurationError,
     DecodeError,
@@ -327,6 +328,16 @@ class ChuteInfo:
     def full_name(self) -> str:
         """``owner/name``, the form :func:`chute_id` and ``client.chute(...)`` take."""
         return f"{self.owner}/{self.name}" if self.owner else self.name
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter's view: the name, hot or cold, the price, and a table of the cords."""
+        head = (
+            f"**{markdown_cell(self.full_name)}** ({markdown_cell(self.chute_id)}): "
+            f"{status_text(self)}; {markdown_cell(price_text(self.price))}"
+        )
+        if not self.cords:
+            return head
+        return f"{head}\n\n{markdown_table(CORD_HEADERS, cord_rows(self))}"
 
 
 class ChutePage(NamedTuple):
@@ -1399,6 +1410,53 @@ def close_model_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
             scored[candidate] = max(score, scored.get(candidate, 0.0))
     ranked = sorted(scored, key=lambda c: (-scored[c], c))
     return ranked[: max(0, n)]
+
+
+# --- shown to people (the command line, notebooks) ----------------------------------------
+
+CORD_HEADERS: Final = ("method", "path", "stream", "answers", "body fields")
+
+
+def price_text(price: Price) -> str:
+    """A price in a few words, in USD: ``$0.30/M input tokens, $1.20/M output tokens,
+    $1.50/hour``; ``price unknown`` when the platform gave none."""
+    parts = []
+    for amount, unit in (
+        (price.per_million_input, "/M input tokens"),
+        (price.per_million_output, "/M output tokens"),
+        (price.per_step, "/step"),
+        (price.per_request, "/request"),
+    ):
+        if amount is not None and amount.usd is not None:
+            parts.append(f"{usd(amount.usd)}{unit}")
+    ends = [a.usd for a in (price.hourly_min, price.hourly_max) if a is not None]
+    hourly = sorted({value for value in ends if value is not None})
+    if hourly:
+        parts.append(" to ".join(usd(value) for value in hourly) + "/hour")
+    return ", ".join(parts) or "price unknown"
+
+
+def status_text(info: ChuteInfo) -> str:
+    """``hot, 2 instances`` or ``cold, no instances``."""
+    count = len(info.instances)
+    instances = "no instances" if not count else f"{count} instance{'s' if count > 1 else ''}"
+    return f"{'hot' if info.hot else 'cold'}, {instances}"
+
+
+def cord_rows(info: ChuteInfo) -> list[tuple[str, str, str, str, str]]:
+    """One row per cord, under :data:`CORD_HEADERS`: method, path, whether it streams,
+    what it answers (its declared media type), and its body fields (``-`` when the
+    platform sent no schema)."""
+    return [
+        (
+            cord.method,
+            cord.path,
+            "yes" if cord.stream else "no",
+            cord.output_content_type or "-",
+            ", ".join(f.text() for f in body_fields(cord.body_schema)) or "-",
+        )
+        for cord in info.cords
+    ]
 
 
 export(__all__, globals())

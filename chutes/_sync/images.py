@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -40,6 +40,16 @@ def b64decode(text: str) -> builtins.bytes:
         # the whole text (the benchmark's S5, a 2 MB image, is within target only so).
         return binascii.a2b_base64(text, strict_mode=True)
     return base64.b64decode(text, validate=True)  # pragma: no cover - Python 3.10
+
+
+# The signatures that open each format (PNG: its 8-byte signature; JPEG: SOI then a marker).
+_SIGNATURES: Final = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"))
+
+
+def image_kind(data: builtins.bytes) -> str | None:
+    """``"png"`` or ``"jpeg"`` from the bytes' own signature (a base64 image has no media
+    type, and a declared one may be wrong); ``None`` for anything else."""
+    return next((kind for magic, kind in _SIGNATURES if data.startswith(magic)), None)
 
 
 @attrs.frozen(slots=True)
@@ -74,6 +84,23 @@ class ImageData:
         if self.url is None:
             raise DecodeError("the image has neither data nor a URL", body=b"")
         return None
+
+    def _shown(self, kind: str) -> builtins.bytes | None:
+        """The bytes held here when they are an image of ``kind``; no download, no error
+        (a notebook asks every representation and shows the one that answers)."""
+        try:
+            data = self._local()
+        except DecodeError:
+            return None
+        return data if data is not None and image_kind(data) == kind else None
+
+    def _repr_png_(self) -> builtins.bytes | None:
+        """Jupyter's inline view of a PNG held here (base64 or raw); ``None`` otherwise."""
+        return self._shown("png")
+
+    def _repr_jpeg_(self) -> builtins.bytes | None:
+        """Jupyter's inline view of a JPEG held here (base64 or raw); ``None`` otherwise."""
+        return self._shown("jpeg")
 
 
 @attrs.frozen(slots=True)

@@ -7,7 +7,9 @@ thread with its own loop, binds 127.0.0.1 on a free port, and routes by the ``Ho
 like the platform's edge: ``api.chutes.ai`` is the platform API, ``llm.chutes.ai`` the
 gateway, ``{slug}.chutes.ai`` a chute. :class:`LoopbackTransport` sends any request to it
 while keeping the request's own ``Host``, so a client pointed at ``https://*.chutes.ai``
-reaches it over a real socket.
+reaches it over a real socket. A process that cannot be handed a transport (the command
+line) reaches it by URL instead: ``server.listen_as("api.chutes.ai")`` opens another port
+whose every request is routed as if sent to that host.
 
 The scenario is fixed (see ``PlatformServer.__init__``); a test changes the account's
 attributes (``balance``, ``quotas``, ...) before its requests. Warm-up really waits: a cold
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import json
 import re
 import threading
@@ -206,6 +209,7 @@ class PlatformServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="platform-server", daemon=True)
         self._server: asyncio.AbstractServer | None = None
+        self._listeners: list[asyncio.AbstractServer] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- life cycle --------------------------------------------------------------------------
@@ -224,8 +228,24 @@ class PlatformServer:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
+    def listen_as(self, host: str) -> int:
+        """Open another listener on 127.0.0.1 whose every request is routed as if its
+        ``Host`` were ``host`` (``api.chutes.ai``, ``llm.chutes.ai``, ``{slug}.chutes.ai``);
+        returns its port. It is closed with the server."""
+        future = asyncio.run_coroutine_threadsafe(self._listen(host), self._loop)
+        port: int = future.result(timeout=STOP_TIMEOUT)
+        return port
+
+    async def _listen(self, host: str) -> int:
+        server = await asyncio.start_server(
+            functools.partial(self._serve, host=host), "127.0.0.1", 0
+        )
+        self._listeners.append(server)
+        port: int = server.sockets[0].getsockname()[1]
+        return port
+
     def stop(self) -> None:
-        """Close the listener and every connection, stop the loop, join the thread."""
+        """Close the listeners and every connection, stop the loop, join the thread."""
         try:
             asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(
                 timeout=STOP_TIMEOUT
@@ -240,17 +260,22 @@ class PlatformServer:
 
     async def _shutdown(self) -> None:
         assert self._server is not None
-        self._server.close()
+        listeners = [self._server, *self._listeners]
+        for listener in listeners:
+            listener.close()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
-        await asyncio.wait_for(self._server.wait_closed(), timeout=STOP_TIMEOUT)
+        for listener in listeners:
+            await asyncio.wait_for(listener.wait_closed(), timeout=STOP_TIMEOUT)
 
     # --- HTTP/1.1 ----------------------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str | None = None
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
@@ -267,6 +292,8 @@ class PlatformServer:
                     if line:
                         name, _, value = line.partition(":")
                         headers[name.strip().lower()] = value.strip()
+                if host is not None:
+                    headers["host"] = host
                 length = int(headers.get("content-length", "0"))
                 body = await reader.readexactly(length) if length else b""
                 with self._lock:

@@ -1,0 +1,11 @@
+# PYTHON_ARGCOMPLETE_OK
+"""``python -m chutes``: the ``chutes-client`` command line."""
+
+from __future__ import annotations
+
+import sys
+
+from ._cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
