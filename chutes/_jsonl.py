@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -83,7 +83,7 @@ def scan(requests: Requests, target: Target, done: frozenset[str] | set[str]) ->
     Raises:
         ConfigurationError: for an invalid line or a duplicate ``custom_id``; nothing has
             been sent then.
-        OSError: when the input file cannot be read.
+        OSError: when the input file cannot be read (see :func:`file_errors`).
     """
     check = Scan(target, done)
     if isinstance(requests, (str, os.PathLike)):
@@ -112,6 +112,17 @@ def scan(requests: Requests, target: Target, done: frozenset[str] | set[str]) ->
         spool.unlink()
         raise
     return Source(lambda: _read(spool), total=check.total, skipped=check.skipped, spool=spool)
+
+
+@contextlib.contextmanager
+def file_errors() -> Iterator[None]:
+    """A batch's file that cannot be read or written, as a ConfigurationError naming it
+    (every error a caller sees is a ``chutes.ChutesError``)."""
+    try:
+        yield
+    except OSError as exc:
+        name = "a batch file" if exc.filename is None else repr(str(exc.filename))
+        raise ConfigurationError(f"cannot read or write {name}: {exc.strerror or exc}") from None
 
 
 def _read(path: Path) -> Generator[BatchLine, None, None]:

@@ -35,7 +35,7 @@ from .._core.platform import ModelPrice
 from .._core.public import export
 from .._core.requests import Call
 from .._core.targets import Target, resolve_target
-from .._jsonl import Requests, ResultsFile, Source, scan
+from .._jsonl import Requests, ResultsFile, Source, file_errors, scan
 from .._progress import Progress
 from .._response import Response
 from .._runtime import Runtime
@@ -115,7 +115,7 @@ class Batch:
         Raises:
             ConfigurationError: for an invalid option, input line, duplicate id, or an
                 ``output`` holding results without ``resume``; before any request.
-            OSError: when a file cannot be read or written.
+            ConfigurationError: also when a file cannot be read or written, naming it.
         """
         settings = BatchSettings.make(
             concurrency=concurrency,
@@ -125,23 +125,29 @@ class Batch:
             policy=policy,
         )
         results = ResultsFile(output)
-        done = Runtime.run_blocking(results.prepare, resume)
-        run = _Run(self._caller, self._target, settings)
-        run.start(requests, done)
-        finished = run.results()
-        bar: Progress | None = None
-        try:
+        with file_errors():
+            done = Runtime.run_blocking(results.prepare, resume)
+            # Opened before any traffic: an output that cannot be written fails at once.
             results.open()
-            bar = Progress(progress, total=run.total, skipped=run.skipped)
-            for result in finished:
-                results.write(result_line(result))
-                bar.update(run.report)
-        finally:
-            Runtime.close_iterator(finished)
-            run.close()
-            results.close()
-            if bar is not None:
-                bar.close(run.report())
+            run = _Run(self._caller, self._target, settings)
+            try:
+                run.start(requests, done)
+            except BaseException:
+                results.close()
+                raise
+            finished = run.results()
+            bar: Progress | None = None
+            try:
+                bar = Progress(progress, total=run.total, skipped=run.skipped)
+                for result in finished:
+                    results.write(result_line(result))
+                    bar.update(run.report)
+            finally:
+                Runtime.close_iterator(finished)
+                run.close()
+                results.close()
+                if bar is not None:
+                    bar.close(run.report())
         return run.report(str(results.path))
 
     def stream(
@@ -196,10 +202,11 @@ class BatchStream:
         return self
 
     def __next__(self) -> BatchResult:
-        if self._iterator is None:
-            self._run.start(self._requests, frozenset())
-            self._iterator = self._run.results()
-        return next(self._iterator)
+        with file_errors():
+            if self._iterator is None:
+                self._run.start(self._requests, frozenset())
+                self._iterator = self._run.results()
+            return next(self._iterator)
 
     def close(self) -> None:
         """Stop: no new request starts, and the workers are let go."""

@@ -109,6 +109,21 @@ def test_an_output_holding_results_is_not_overwritten(
     assert server.requests == []
 
 
+def test_files_that_cannot_be_used_are_named(
+    runner: Runner, server: BatchServer, tmp_path: Path
+) -> None:
+    """A missing input file, or an output in a missing folder, raises ConfigurationError
+    naming the file (a ChutesError, like every error), before any request."""
+    missing = tmp_path / "nowhere.jsonl"
+    with pytest.raises(chutes.ConfigurationError, match="nowhere.jsonl"):
+        runner.run(missing, tmp_path / "out.jsonl")
+    with pytest.raises(chutes.ConfigurationError, match="no-such-folder"):
+        runner.run(chat_lines(2), tmp_path / "no-such-folder" / "out.jsonl")
+    with pytest.raises(chutes.ConfigurationError, match="nowhere.jsonl"):
+        runner.stream(missing)
+    assert server.requests == []
+
+
 # --- the pace ------------------------------------------------------------------------------
 
 

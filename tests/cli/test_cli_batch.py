@@ -170,12 +170,14 @@ def test_without_tqdm_progress_is_logged_to_stderr(platform: Platform, tmp_path:
 
 
 def test_a_missing_input_file_is_one_line(tmp_path: Path) -> None:
-    """An input file that does not exist: one line naming it, exit 1, no traceback."""
+    """An input file that does not exist: one line naming it, exit 2 (a bad argument), no
+    traceback."""
     missing = tmp_path / "missing.jsonl"
     result = run_cli("batch", "run", str(missing), "-o", str(tmp_path / "out.jsonl"))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert lines(result.stderr) == [
-        f"chutes-client: FileNotFoundError: [Errno 2] No such file or directory: '{missing}'"
+        f"chutes-client: ConfigurationError: cannot read or write '{missing}': "
+        "No such file or directory"
     ]
 
 
