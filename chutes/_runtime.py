@@ -43,6 +43,10 @@ class _Raised:
 class AsyncRuntime:
     """The asyncio side: sleeping, the event-loop rule, abandoned responses."""
 
+    # Idle connections the pool keeps alive: httpx's own 20 of 100. More costs the asyncio
+    # pool dearly (the benchmark's S3, 100 in flight, ran 4 to 7 times slower with 100).
+    keepalive: Final = 20
+
     @staticmethod
     async def sleep(seconds: float) -> None:
         """Wait without blocking the event loop."""
@@ -193,6 +197,12 @@ class AsyncRuntime:
 
 class Runtime:
     """The blocking side: sleeping, no event loop, abandoned responses closed."""
+
+    # Every connection may be kept alive: httpcore's blocking pool can close a surplus
+    # keep-alive connection it has just handed to a waiting thread, and that thread's
+    # request then hangs until its read timeout (encode/httpcore#1110), which a batch of
+    # many threads hits within minutes.
+    keepalive: Final = 100
 
     @staticmethod
     def sleep(seconds: float) -> None:

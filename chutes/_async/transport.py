@@ -23,6 +23,7 @@ import httpcore
 import httpx
 
 from .._httpx import AnswerCut, httpcore_errors_mapped
+from .._runtime import AsyncRuntime
 
 __all__: list[str] = []
 
@@ -133,19 +134,14 @@ class _AsyncBody(httpx.AsyncByteStream):
 
 class AsyncWatchingTransport(httpx.AsyncBaseTransport):
     """The transport of a client that made its own httpx client: HTTP/1.1 with verified TLS,
-    httpx's default pool limits, and watched connections.
-
-    Every connection may be kept alive (httpx keeps 20 of its 100): httpcore's blocking pool
-    can close a surplus keep-alive connection it has just handed to a waiting thread, and
-    that thread's request then hangs until its read timeout (encode/httpcore#1110), which
-    a batch of many threads hits within minutes.
-    """
+    httpx's pool of 100 connections (how many idle ones stay alive is the runtime's: see
+    ``AsyncRuntime.keepalive``), and watched connections."""
 
     def __init__(self) -> None:
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=100,
-            max_keepalive_connections=100,
+            max_keepalive_connections=AsyncRuntime.keepalive,
             keepalive_expiry=5.0,
             network_backend=AsyncWatchingBackend(),
         )

@@ -115,11 +115,11 @@ def test_files_that_cannot_be_used_are_named(
     """A missing input file, or an output in a missing folder, raises ConfigurationError
     naming the file (a ChutesError, like every error), before any request."""
     missing = tmp_path / "nowhere.jsonl"
-    with pytest.raises(chutes.ConfigurationError, match="nowhere.jsonl"):
+    with pytest.raises(chutes.ConfigurationError, match=r"nowhere\.jsonl"):
         runner.run(missing, tmp_path / "out.jsonl")
     with pytest.raises(chutes.ConfigurationError, match="no-such-folder"):
         runner.run(chat_lines(2), tmp_path / "no-such-folder" / "out.jsonl")
-    with pytest.raises(chutes.ConfigurationError, match="nowhere.jsonl"):
+    with pytest.raises(chutes.ConfigurationError, match=r"nowhere\.jsonl"):
         runner.stream(missing)
     assert server.requests == []
 
