@@ -34,6 +34,10 @@ _EPILOG: Final = (
     "8 connection failed, 130 interrupted"
 )
 _TARGET_HELP: Final = "a chute: user/name, slug:SLUG, id:UUID, or an http(s) URL"
+_E2EE_HELP: Final = (
+    "end-to-end encrypted: only the chute's instance sees the prompt and the answer "
+    "(needs chutes-client[e2ee])"
+)
 
 
 def _positive(text: str) -> float:
@@ -158,6 +162,7 @@ def build_parser(console: Console) -> argparse.ArgumentParser:
     chat.add_argument(
         "--url", metavar="URL", help="any OpenAI-compatible server instead of the gateway"
     )
+    chat.add_argument("--e2ee", action="store_true", help=_E2EE_HELP)
 
     call = leaf("call", "call any cord of a chute and print or save its answer", "call")
     call.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
@@ -174,6 +179,7 @@ def build_parser(console: Console) -> argparse.ArgumentParser:
     )
     call.add_argument("--get", action="store_true", help="send GET (default: POST)")
     call.add_argument("--stream", action="store_true", help="print each server-sent event")
+    call.add_argument("--e2ee", action="store_true", help=_E2EE_HELP)
     call.add_argument(
         "-o",
         "--output",

@@ -128,6 +128,8 @@ def chat(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.client() as client:
         chute = client.chute(url=args.url) if args.url else client.llm
         completions = chute.chat.completions
+        if args.e2ee:
+            body["e2ee"] = True
         if args.json or args.no_stream:
             completion = completions.create(model=args.model, messages=messages, **body)
             if args.json:
@@ -176,6 +178,8 @@ def _request_options(args: argparse.Namespace, stdin: TextIO) -> dict[str, Any]:
     if args.get:
         if args.body is not None:
             raise ConfigurationError("--get sends no body: leave out --body")
+        if args.e2ee:
+            raise ConfigurationError("--e2ee encrypts a POST's JSON body: leave out --get")
         params = {
             k: v if isinstance(v, str) else json_text(v, pretty=False) for k, v in fields.items()
         }
@@ -185,7 +189,7 @@ def _request_options(args: argparse.Namespace, stdin: TextIO) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise ConfigurationError("fields can be added only to a --body that is a JSON object")
         body.update(fields)
-    return {"json": body}
+    return {"json": body, "e2ee": True} if args.e2ee else {"json": body}
 
 
 def _is_media(content_type: str | None) -> bool:
